@@ -1,0 +1,476 @@
+
+/*
+ * Copyright (C) ngx_signal_module authors
+ *
+ * ngx_signal_module: WebSocket rooms, notify and webhooks inside nginx.
+ * This file holds the module tables, configuration and process hooks;
+ * the building blocks live in src/.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_signal.h"
+
+
+static void *ngx_signal_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_signal_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_signal_websocket(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_signal_notify(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_signal_rooms_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_signal_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_signal_set_handler(ngx_conf_t *cf,
+    ngx_http_handler_pt handler);
+static ngx_int_t ngx_signal_init_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_num_bounds_t  ngx_signal_max_rooms_bounds = {
+    ngx_conf_check_num_bounds, 1, 100000
+};
+
+static ngx_conf_num_bounds_t  ngx_signal_max_name_bounds = {
+    ngx_conf_check_num_bounds, 8, NGX_SIGNAL_MAX_NAME_LENGTH
+};
+
+static ngx_conf_num_bounds_t  ngx_signal_notify_events_bounds = {
+    ngx_conf_check_num_bounds, 1, 100000
+};
+
+static ngx_conf_num_bounds_t  ngx_signal_notify_rooms_bounds = {
+    ngx_conf_check_num_bounds, 1, 10000
+};
+
+
+static ngx_command_t  ngx_signal_commands[] = {
+
+    { ngx_string("signal_websocket"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_signal_websocket,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("signal_notify"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_signal_notify,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("signal_join"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_signal_rooms_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, join),
+      NULL },
+
+    { ngx_string("signal_allow_subscribe"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_signal_rooms_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, allow_subscribe),
+      NULL },
+
+    { ngx_string("signal_subprotocols"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_signal_subprotocols,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("signal_max_message_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, max_message_size),
+      NULL },
+
+    { ngx_string("signal_send_queue"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, send_queue),
+      NULL },
+
+    { ngx_string("signal_max_rooms_per_connection"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, max_rooms),
+      &ngx_signal_max_rooms_bounds },
+
+    { ngx_string("signal_max_name_length"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, max_name_length),
+      &ngx_signal_max_name_bounds },
+
+    { ngx_string("signal_notify_max_events"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, notify_max_events),
+      &ngx_signal_notify_events_bounds },
+
+    { ngx_string("signal_notify_max_rooms"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, notify_max_rooms),
+      &ngx_signal_notify_rooms_bounds },
+
+    { ngx_string("signal_ping_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, ping_interval),
+      NULL },
+
+    { ngx_string("signal_ping_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, ping_timeout),
+      NULL },
+
+    { ngx_string("signal_close_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, close_timeout),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_signal_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_signal_create_loc_conf,            /* create location configuration */
+    ngx_signal_merge_loc_conf              /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_signal_module = {
+    NGX_MODULE_V1,
+    &ngx_signal_module_ctx,                /* module context */
+    ngx_signal_commands,                   /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_signal_init_process,               /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_signal_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_signal_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_signal_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->subprotocols = NULL;
+     *     conf->notify_max_body = 0;
+     *     conf->websocket = 0;
+     *     conf->notify = 0;
+     */
+
+    conf->join = NGX_CONF_UNSET_PTR;
+    conf->allow_subscribe = NGX_CONF_UNSET_PTR;
+    conf->max_message_size = NGX_CONF_UNSET_SIZE;
+    conf->send_queue = NGX_CONF_UNSET_SIZE;
+    conf->max_rooms = NGX_CONF_UNSET_UINT;
+    conf->max_name_length = NGX_CONF_UNSET_UINT;
+    conf->notify_max_events = NGX_CONF_UNSET_UINT;
+    conf->notify_max_rooms = NGX_CONF_UNSET_UINT;
+    conf->ping_interval = NGX_CONF_UNSET_MSEC;
+    conf->ping_timeout = NGX_CONF_UNSET_MSEC;
+    conf->close_timeout = NGX_CONF_UNSET_MSEC;
+
+    return conf;
+}
+
+
+static char *
+ngx_signal_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_signal_loc_conf_t *prev = parent;
+    ngx_signal_loc_conf_t *conf = child;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    ngx_conf_merge_ptr_value(conf->join, prev->join, NULL);
+    ngx_conf_merge_ptr_value(conf->allow_subscribe, prev->allow_subscribe,
+                             NULL);
+    ngx_conf_merge_size_value(conf->max_message_size,
+                              prev->max_message_size, 64 * 1024);
+    ngx_conf_merge_size_value(conf->send_queue, prev->send_queue,
+                              1024 * 1024);
+    ngx_conf_merge_uint_value(conf->max_rooms, prev->max_rooms, 64);
+    ngx_conf_merge_uint_value(conf->max_name_length, prev->max_name_length,
+                              128);
+    ngx_conf_merge_uint_value(conf->notify_max_events,
+                              prev->notify_max_events, 1000);
+    ngx_conf_merge_uint_value(conf->notify_max_rooms,
+                              prev->notify_max_rooms, 100);
+    ngx_conf_merge_msec_value(conf->ping_interval, prev->ping_interval,
+                              30000);
+    ngx_conf_merge_msec_value(conf->ping_timeout, prev->ping_timeout,
+                              10000);
+    ngx_conf_merge_msec_value(conf->close_timeout, prev->close_timeout,
+                              5000);
+
+    if (conf->max_message_size == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"signal_max_message_size\" must be more than 0");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->ping_interval == 0 || conf->ping_timeout == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"signal_ping_interval\" and "
+                           "\"signal_ping_timeout\" must be more than 0");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->send_queue < 4096) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"signal_send_queue\" must be at least 4k");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->notify) {
+        /*
+         * The notify handler enforces client_max_body_size itself so that
+         * it can answer 413 with a JSON reason; nginx would answer with
+         * its HTML page before the handler runs.
+         */
+
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+        conf->notify_max_body = clcf->client_max_body_size;
+        clcf->client_max_body_size = 0;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_signal_set_handler(ngx_conf_t *cf, ngx_http_handler_pt handler)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "this location already has a content handler "
+                           "(signal_websocket, signal_notify, proxy_pass, "
+                           "...); give each its own location");
+        return NGX_CONF_ERROR;
+    }
+
+    clcf->handler = handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_signal_websocket(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_signal_loc_conf_t *slcf = conf;
+
+    ngx_str_t  *value;
+
+    if (slcf->websocket) {
+        return "is duplicate";
+    }
+
+    if (cf->args->nelts == 2) {
+        value = cf->args->elts;
+
+        if (ngx_strcmp(value[1].data, "native") != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown protocol \"%V\" in "
+                               "\"signal_websocket\"; this version "
+                               "speaks \"native\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    slcf->websocket = 1;
+
+    return ngx_signal_set_handler(cf, ngx_signal_ws_handler);
+}
+
+
+static char *
+ngx_signal_notify(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_signal_loc_conf_t *slcf = conf;
+
+    if (slcf->notify) {
+        return "is duplicate";
+    }
+
+    slcf->notify = 1;
+
+    return ngx_signal_set_handler(cf, ngx_signal_notify_handler);
+}
+
+
+/*
+ * signal_join and signal_allow_subscribe: room names or patterns that may
+ * contain variables; names without variables are checked here.
+ */
+
+static char *
+ngx_signal_rooms_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t                         *value;
+    ngx_uint_t                         i, allow;
+    const char                        *err;
+    ngx_array_t                      **rooms;
+    ngx_http_complex_value_t          *cv;
+    ngx_http_compile_complex_value_t   ccv;
+
+    rooms = (ngx_array_t **) (p + cmd->offset);
+
+    if (*rooms != NGX_CONF_UNSET_PTR) {
+        return "is duplicate; list every room in one directive";
+    }
+
+    *rooms = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                              sizeof(ngx_http_complex_value_t));
+    if (*rooms == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    allow = (cmd->offset == offsetof(ngx_signal_loc_conf_t,
+                                     allow_subscribe));
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_http_script_variables_count(&value[i]) == 0) {
+
+            if (allow && value[i].len == 1 && value[i].data[0] == '*') {
+                err = NULL;
+
+            } else {
+                err = ngx_signal_room_check(value[i].data, value[i].len,
+                                            NGX_SIGNAL_MAX_NAME_LENGTH,
+                                            allow);
+            }
+
+            if (err) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid room \"%V\" in \"%V\": it %s",
+                                   &value[i], &cmd->name, err);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        cv = ngx_array_push(*rooms);
+        if (cv == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = &value[i];
+        ccv.complex_value = cv;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_signal_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_signal_loc_conf_t *slcf = conf;
+
+    ngx_str_t   *value, *name;
+    ngx_uint_t   i, j;
+
+    if (slcf->subprotocols) {
+        return "is duplicate";
+    }
+
+    slcf->subprotocols = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                          sizeof(ngx_str_t));
+    if (slcf->subprotocols == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        for (j = 0; j < value[i].len; j++) {
+            if (value[i].data[j] <= ' ' || value[i].data[j] >= 0x7f
+                || ngx_strchr("()<>@,;:\\\"/[]?={}", value[i].data[j]))
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid subprotocol \"%V\": it must be "
+                                   "an HTTP token", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        name = ngx_array_push(slcf->subprotocols);
+        if (name == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *name = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_signal_init_process(ngx_cycle_t *cycle)
+{
+    ngx_signal_rooms_init();
+    ngx_signal_sessions_init();
+
+    return NGX_OK;
+}

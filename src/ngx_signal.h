@@ -1,0 +1,166 @@
+
+/*
+ * Copyright (C) ngx_signal_module authors
+ */
+
+
+#ifndef _NGX_SIGNAL_H_INCLUDED_
+#define _NGX_SIGNAL_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_signal_ws_parse.h"
+#include "ngx_signal_envelope.h"
+
+
+/* application close code: the client did not read its events in time */
+#define NGX_SIGNAL_CLOSE_SLOW_CONSUMER   4008
+
+#define NGX_SIGNAL_MAX_NAME_LENGTH       1024
+
+
+typedef struct {
+    ngx_array_t                *join;             /* complex values */
+    ngx_array_t                *allow_subscribe;  /* complex values */
+    ngx_array_t                *subprotocols;     /* ngx_str_t */
+
+    size_t                      max_message_size;
+    size_t                      send_queue;
+    ngx_uint_t                  max_rooms;
+    ngx_uint_t                  max_name_length;
+    ngx_uint_t                  notify_max_events;
+    ngx_uint_t                  notify_max_rooms;
+    ngx_msec_t                  ping_interval;
+    ngx_msec_t                  ping_timeout;
+    ngx_msec_t                  close_timeout;
+
+    /* taken over from client_max_body_size in notify locations */
+    off_t                       notify_max_body;
+
+    unsigned                    websocket:1;
+    unsigned                    notify:1;
+} ngx_signal_loc_conf_t;
+
+
+/* an encoded frame, shared by every connection it is queued on */
+typedef struct {
+    ngx_uint_t                  refs;
+    size_t                      len;
+    u_char                     *data;
+} ngx_signal_frame_t;
+
+
+/* one queued frame on one connection: a chain link and its buffer */
+typedef struct {
+    ngx_chain_t                 cl;
+    ngx_buf_t                   buf;
+    ngx_signal_frame_t         *frame;
+} ngx_signal_out_t;
+
+
+typedef struct ngx_signal_session_s  ngx_signal_session_t;
+
+
+/* a worker-local room: the connections of this worker that are in it */
+typedef struct {
+    ngx_str_node_t              sn;
+    ngx_queue_t                 members;
+    ngx_uint_t                  nmembers;
+    ngx_queue_t                 idle;          /* in the idle list */
+    uint64_t                    seq;
+    u_char                      name[1];
+} ngx_signal_room_t;
+
+
+/* a connection's membership of a room */
+typedef struct {
+    ngx_queue_t                 in_room;
+    ngx_queue_t                 in_session;
+    ngx_signal_room_t          *room;
+    ngx_signal_session_t       *session;
+} ngx_signal_member_t;
+
+
+/* one live WebSocket connection */
+struct ngx_signal_session_s {
+    ngx_http_request_t         *request;
+    ngx_connection_t           *connection;
+    ngx_signal_loc_conf_t      *conf;
+
+    ngx_signal_ws_reader_t      reader;
+
+    ngx_chain_t                *out;
+    ngx_chain_t               **out_last;
+    size_t                      queued;
+
+    ngx_queue_t                 members;
+    ngx_uint_t                  nrooms;
+    uint64_t                    last_event;    /* delivery stamp */
+
+    ngx_array_t                *allow;         /* ngx_str_t patterns */
+
+    ngx_event_t                 ping;
+    ngx_event_t                 close_timer;
+    ngx_queue_t                 link;          /* worker's sessions */
+
+    unsigned                    awaiting_pong:1;
+    unsigned                    close_sent:1;
+    unsigned                    close_received:1;
+    unsigned                    read_failed:1;
+    unsigned                    write_shut:1;
+    unsigned                    slow:1;
+    unsigned                    closed:1;
+};
+
+
+extern ngx_module_t  ngx_signal_module;
+
+
+/* the WebSocket endpoint */
+ngx_int_t ngx_signal_ws_handler(ngx_http_request_t *r);
+ngx_int_t ngx_signal_session_start(ngx_http_request_t *r,
+    ngx_array_t *join, ngx_array_t *allow);
+
+/* output queue */
+ngx_signal_frame_t *ngx_signal_frame_alloc(size_t len, ngx_log_t *log);
+void ngx_signal_frame_release(ngx_signal_frame_t *f);
+void ngx_signal_session_send(ngx_signal_session_t *s,
+    ngx_signal_frame_t *f);
+ngx_int_t ngx_signal_session_send_text(ngx_signal_session_t *s,
+    u_char *text, size_t len);
+void ngx_signal_session_fail(ngx_signal_session_t *s, ngx_uint_t code,
+    const char *reason);
+void ngx_signal_sessions_init(void);
+
+/* the native protocol */
+void ngx_signal_native_message(ngx_signal_session_t *s, u_char *data,
+    size_t len);
+ngx_signal_frame_t *ngx_signal_native_event(ngx_str_t *room,
+    ngx_str_t *event, ngx_str_t *data, uint64_t seq, ngx_log_t *log);
+
+/* rooms */
+void ngx_signal_rooms_init(void);
+ngx_int_t ngx_signal_room_join(ngx_signal_session_t *s, ngx_str_t *name);
+ngx_int_t ngx_signal_room_leave(ngx_signal_session_t *s, ngx_str_t *name);
+void ngx_signal_room_leave_all(ngx_signal_session_t *s);
+ngx_int_t ngx_signal_rooms_publish(ngx_str_t *room, ngx_str_t *event,
+    ngx_str_t *data, uint64_t *seq, ngx_log_t *log);
+ngx_uint_t ngx_signal_room_allowed(ngx_array_t *allow, ngx_str_t *room);
+
+/* HTTP helpers and the notify endpoint */
+ngx_int_t ngx_signal_notify_handler(ngx_http_request_t *r);
+ngx_int_t ngx_signal_http_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, u_char *body, size_t len);
+ngx_int_t ngx_signal_http_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error, const char *fmt, ...);
+ngx_int_t ngx_signal_http_add_header(ngx_http_request_t *r, char *key,
+    u_char *value, size_t len);
+ngx_table_elt_t *ngx_signal_http_find_header(ngx_http_request_t *r,
+    char *name, size_t len, ngx_table_elt_t *after);
+ngx_uint_t ngx_signal_http_has_token(ngx_str_t *value, char *token,
+    size_t len);
+
+
+#endif /* _NGX_SIGNAL_H_INCLUDED_ */

@@ -1,0 +1,809 @@
+
+/*
+ * Copyright (C) ngx_signal_module authors
+ *
+ * One live WebSocket connection after the handshake: reading and framing,
+ * the output queue of shared frames, ping/pong and the close handshake.
+ * Every path that ends a connection goes through ngx_signal_session_close;
+ * the request pool cleanup releases what the connection holds.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_signal.h"
+
+
+/* reads per event before yielding to other connections */
+#define NGX_SIGNAL_READS_PER_EVENT  8
+
+/* spare output links kept per worker */
+#define NGX_SIGNAL_OUT_FREE_MAX     4096
+
+
+static void ngx_signal_session_read(ngx_event_t *rev);
+static void ngx_signal_session_write(ngx_event_t *wev);
+static ngx_int_t ngx_signal_session_input(ngx_signal_session_t *s,
+    u_char *pos, u_char *last);
+static ngx_int_t ngx_signal_session_close_frame(ngx_signal_session_t *s,
+    u_char *data, size_t len);
+static ngx_int_t ngx_signal_session_flush(ngx_signal_session_t *s);
+static void ngx_signal_session_control(ngx_signal_session_t *s,
+    ngx_uint_t opcode, u_char *data, size_t len);
+static void ngx_signal_session_queue(ngx_signal_session_t *s,
+    ngx_signal_frame_t *f);
+static void ngx_signal_session_ping(ngx_event_t *ev);
+static void ngx_signal_session_close_timeout(ngx_event_t *ev);
+static void ngx_signal_session_close(ngx_signal_session_t *s);
+static void ngx_signal_session_cleanup(void *data);
+static void ngx_signal_out_release(ngx_chain_t *cl);
+static void ngx_signal_session_drop_unsent(ngx_signal_session_t *s);
+
+
+static ngx_queue_t        ngx_signal_sessions;
+static ngx_chain_t       *ngx_signal_out_free;
+static ngx_uint_t         ngx_signal_out_nfree;
+static u_char             ngx_signal_read_buf[16384];
+
+
+void
+ngx_signal_sessions_init(void)
+{
+    ngx_queue_init(&ngx_signal_sessions);
+}
+
+
+ngx_int_t
+ngx_signal_session_start(ngx_http_request_t *r, ngx_array_t *join,
+    ngx_array_t *allow)
+{
+    ngx_int_t               rc;
+    ngx_str_t              *room;
+    ngx_uint_t              i;
+    ngx_connection_t       *c;
+    ngx_pool_cleanup_t     *cln;
+    ngx_signal_session_t   *s;
+    ngx_signal_loc_conf_t  *slcf;
+
+    c = r->connection;
+    slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);
+
+    s = ngx_pcalloc(r->pool, sizeof(ngx_signal_session_t));
+    if (s == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    s->request = r;
+    s->connection = c;
+    s->conf = slcf;
+    s->allow = allow;
+    s->out_last = &s->out;
+    ngx_queue_init(&s->members);
+    ngx_queue_insert_tail(&ngx_signal_sessions, &s->link);
+
+    ngx_signal_ws_reader_init(&s->reader, slcf->max_message_size, c->log);
+
+    cln->handler = ngx_signal_session_cleanup;
+    cln->data = s;
+
+    ngx_http_set_ctx(r, s, ngx_signal_module);
+
+    room = join->elts;
+
+    for (i = 0; i < join->nelts; i++) {
+        if (ngx_signal_room_join(s, &room[i]) == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
+    ngx_str_set(&r->headers_out.status_line, "101 Switching Protocols");
+    r->headers_out.content_length_n = -1;
+    r->keepalive = 0;
+
+    if (ngx_signal_http_add_header(r, "Upgrade", (u_char *) "websocket", 9)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_send_special(r, NGX_HTTP_FLUSH) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    c->log->action = "in WebSocket session";
+
+    c->read->handler = ngx_signal_session_read;
+    c->write->handler = ngx_signal_session_write;
+
+    /* ngx_close_idle_connections() tells us about graceful shutdown */
+    c->idle = 1;
+
+    s->ping.handler = ngx_signal_session_ping;
+    s->ping.data = s;
+    s->ping.log = c->log;
+    s->ping.cancelable = 1;
+
+    s->close_timer.handler = ngx_signal_session_close_timeout;
+    s->close_timer.data = s;
+    s->close_timer.log = c->log;
+
+    ngx_add_timer(&s->ping, slcf->ping_interval);
+
+    r->main->count++;
+
+    /* frames pipelined behind the handshake sit in r->header_in */
+
+    if (r->header_in->pos < r->header_in->last) {
+        ngx_post_event(c->read, &ngx_posted_events);
+    }
+
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_signal_session_read(ngx_event_t *rev)
+{
+    u_char                *pos;
+    ssize_t                n;
+    ngx_uint_t             i;
+    ngx_connection_t      *c;
+    ngx_http_request_t    *r;
+    ngx_signal_session_t  *s;
+
+    c = rev->data;
+    r = c->data;
+    s = ngx_http_get_module_ctx(r, ngx_signal_module);
+
+    if (c->close) {
+        /* graceful shutdown or worker_shutdown_timeout */
+        c->close = 0;
+
+        if (c->error || s->close_sent) {
+            ngx_signal_session_close(s);
+            return;
+        }
+
+        ngx_signal_session_fail(s, NGX_SIGNAL_WS_CLOSE_GOING_AWAY,
+                                "server shutting down");
+        return;
+    }
+
+    if (r->header_in->pos < r->header_in->last) {
+        pos = r->header_in->pos;
+        r->header_in->pos = r->header_in->last;
+
+        if (ngx_signal_session_input(s, pos, r->header_in->last) == NGX_DONE)
+        {
+            return;
+        }
+    }
+
+    for (i = 0; i < NGX_SIGNAL_READS_PER_EVENT; i++) {
+
+        n = c->recv(c, ngx_signal_read_buf, sizeof(ngx_signal_read_buf));
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == 0 || n == NGX_ERROR) {
+            if (n == 0 && !s->close_sent) {
+                ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                              "client closed the connection without a "
+                              "close frame");
+            }
+
+            ngx_signal_session_close(s);
+            return;
+        }
+
+        if (ngx_signal_session_input(s, ngx_signal_read_buf,
+                                     ngx_signal_read_buf + n)
+            == NGX_DONE)
+        {
+            return;
+        }
+    }
+
+    if (i == NGX_SIGNAL_READS_PER_EVENT && rev->ready) {
+        /* a busy client: let the others have a turn */
+        ngx_post_event(rev, &ngx_posted_events);
+    }
+
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_signal_session_close(s);
+    }
+}
+
+
+/* NGX_DONE means the session was closed */
+
+static ngx_int_t
+ngx_signal_session_input(ngx_signal_session_t *s, u_char *pos, u_char *last)
+{
+    ngx_int_t                 rc;
+    ngx_signal_ws_message_t   msg;
+
+    while (pos < last && !s->read_failed) {
+
+        rc = ngx_signal_ws_read(&s->reader, &pos, last, &msg);
+
+        if (rc == NGX_AGAIN) {
+            break;
+        }
+
+        if (rc == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                          "client sent an invalid frame: %s, closing with %ui",
+                          s->reader.error, s->reader.close_code);
+
+            s->read_failed = 1;
+            ngx_signal_session_fail(s, s->reader.close_code, s->reader.error);
+            break;
+        }
+
+        switch (msg.opcode) {
+
+        case NGX_SIGNAL_WS_OP_TEXT:
+            if (!s->close_sent) {
+                ngx_signal_native_message(s, msg.data, msg.len);
+            }
+            break;
+
+        case NGX_SIGNAL_WS_OP_BINARY:
+            s->read_failed = 1;
+            ngx_signal_session_fail(s, NGX_SIGNAL_WS_CLOSE_UNSUPPORTED,
+                                    "binary messages are not supported");
+            break;
+
+        case NGX_SIGNAL_WS_OP_PING:
+            if (!s->close_sent) {
+                ngx_signal_session_control(s, NGX_SIGNAL_WS_OP_PONG,
+                                           msg.data, msg.len);
+            }
+            break;
+
+        case NGX_SIGNAL_WS_OP_PONG:
+            if (s->awaiting_pong && !s->close_sent) {
+                s->awaiting_pong = 0;
+                ngx_add_timer(&s->ping, s->conf->ping_interval);
+            }
+            break;
+
+        default: /* NGX_SIGNAL_WS_OP_CLOSE */
+            if (ngx_signal_session_close_frame(s, msg.data, msg.len)
+                == NGX_DONE)
+            {
+                return NGX_DONE;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_signal_session_close_frame(ngx_signal_session_t *s, u_char *data,
+    size_t len)
+{
+    u_char      code[2];
+    ngx_uint_t  status;
+
+    s->close_received = 1;
+    s->read_failed = 1;   /* nothing may follow a close frame */
+
+    if (len == 1) {
+        ngx_signal_session_fail(s, NGX_SIGNAL_WS_CLOSE_PROTOCOL,
+                                "close frame with a 1-byte payload");
+        return NGX_OK;
+    }
+
+    status = 0;
+
+    if (len >= 2) {
+        status = (data[0] << 8) | data[1];
+
+        if (!ngx_signal_ws_close_code_valid(status)) {
+            ngx_signal_session_fail(s, NGX_SIGNAL_WS_CLOSE_PROTOCOL,
+                                    "invalid close code");
+            return NGX_OK;
+        }
+
+        if (ngx_signal_utf8_validate(NGX_SIGNAL_UTF8_ACCEPT, data + 2,
+                                     len - 2)
+            != NGX_SIGNAL_UTF8_ACCEPT)
+        {
+            ngx_signal_session_fail(s, NGX_SIGNAL_WS_CLOSE_INVALID_DATA,
+                                    "close reason is not valid UTF-8");
+            return NGX_OK;
+        }
+    }
+
+    if (s->close_sent) {
+        /* the peer answered our close: the handshake is complete */
+
+        if (s->out == NULL) {
+            ngx_signal_session_close(s);
+            return NGX_DONE;
+        }
+
+        return NGX_OK;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
+                   "signal: client closed with %ui", status);
+
+    /* echo the status code, then close the TCP connection first */
+
+    code[0] = (u_char) (status >> 8);
+    code[1] = (u_char) (status & 0xff);
+
+    ngx_signal_session_control(s, NGX_SIGNAL_WS_OP_CLOSE, code,
+                               status ? 2 : 0);
+    s->close_sent = 1;
+
+    if (s->ping.timer_set) {
+        ngx_del_timer(&s->ping);
+    }
+
+    ngx_add_timer(&s->close_timer, s->conf->close_timeout);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Start the closing handshake with a status code.  Never closes the
+ * connection synchronously, so it is safe from any context (publishing,
+ * timers); the write handler does the rest.
+ */
+
+void
+ngx_signal_session_fail(ngx_signal_session_t *s, ngx_uint_t code,
+    const char *reason)
+{
+    u_char  payload[NGX_SIGNAL_WS_MAX_CONTROL];
+    size_t  len;
+
+    if (s->close_sent || s->closed) {
+        return;
+    }
+
+    if (code == NGX_SIGNAL_CLOSE_SLOW_CONSUMER) {
+        ngx_signal_session_drop_unsent(s);
+    }
+
+    payload[0] = (u_char) (code >> 8);
+    payload[1] = (u_char) (code & 0xff);
+
+    len = ngx_min(ngx_strlen(reason), NGX_SIGNAL_WS_MAX_CONTROL - 2);
+    ngx_memcpy(payload + 2, reason, len);
+
+    /* a close frame goes out even past the queue limit */
+    ngx_signal_session_control(s, NGX_SIGNAL_WS_OP_CLOSE, payload, len + 2);
+    s->close_sent = 1;
+
+    if (s->ping.timer_set) {
+        ngx_del_timer(&s->ping);
+    }
+
+    ngx_add_timer(&s->close_timer, s->conf->close_timeout);
+}
+
+
+static void
+ngx_signal_session_write(ngx_event_t *wev)
+{
+    ngx_int_t              rc;
+    ngx_connection_t      *c;
+    ngx_http_request_t    *r;
+    ngx_signal_session_t  *s;
+
+    c = wev->data;
+    r = c->data;
+    s = ngx_http_get_module_ctx(r, ngx_signal_module);
+
+    if (s->slow && !s->close_sent) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "client reads too slowly: more than %uz bytes queued, "
+                      "closing with %d", s->conf->send_queue,
+                      NGX_SIGNAL_CLOSE_SLOW_CONSUMER);
+
+        ngx_signal_session_fail(s, NGX_SIGNAL_CLOSE_SLOW_CONSUMER,
+                                "slow consumer");
+    }
+
+    rc = ngx_signal_session_flush(s);
+
+    if (rc == NGX_ERROR) {
+        ngx_signal_session_close(s);
+        return;
+    }
+
+    if (rc == NGX_OK && s->close_sent) {
+
+        if (s->close_received) {
+            ngx_signal_session_close(s);
+            return;
+        }
+
+        if (!s->write_shut && c->ssl == NULL) {
+            /* the close frame is out: tell the peer no more data comes */
+            s->write_shut = 1;
+            (void) ngx_shutdown_socket(c->fd, NGX_WRITE_SHUTDOWN);
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_signal_session_flush(ngx_signal_session_t *s)
+{
+    off_t                sent;
+    ngx_chain_t         *cl, *ln;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = s->request;
+    c = s->connection;
+
+    if (r->out) {
+        /* the 101 response is still on its way */
+
+        if (ngx_http_output_filter(r, NULL) == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (r->out) {
+            return NGX_AGAIN;
+        }
+    }
+
+    if (s->out == NULL) {
+        return NGX_OK;
+    }
+
+    sent = c->sent;
+
+    cl = c->send_chain(c, s->out, 0);
+
+    if (cl == NGX_CHAIN_ERROR) {
+        c->error = 1;
+        return NGX_ERROR;
+    }
+
+    s->queued -= (size_t) (c->sent - sent);
+
+    while (s->out && s->out != cl) {
+        ln = s->out;
+        s->out = ln->next;
+        ngx_signal_out_release(ln);
+    }
+
+    if (s->out == NULL) {
+        s->out_last = &s->out;
+        return NGX_OK;
+    }
+
+    if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_AGAIN;
+}
+
+
+ngx_signal_frame_t *
+ngx_signal_frame_alloc(size_t len, ngx_log_t *log)
+{
+    ngx_signal_frame_t  *f;
+
+    f = ngx_alloc(sizeof(ngx_signal_frame_t) + len, log);
+    if (f == NULL) {
+        return NULL;
+    }
+
+    f->refs = 1;
+    f->len = len;
+    f->data = (u_char *) (f + 1);
+
+    return f;
+}
+
+
+void
+ngx_signal_frame_release(ngx_signal_frame_t *f)
+{
+    if (--f->refs == 0) {
+        ngx_free(f);
+    }
+}
+
+
+/*
+ * Queue a frame: the connection takes a reference, no bytes are copied.
+ * Past signal_send_queue the client is a slow consumer and is closed from
+ * the write handler (never from here: we may be inside a room walk).
+ */
+
+void
+ngx_signal_session_send(ngx_signal_session_t *s, ngx_signal_frame_t *f)
+{
+    if (s->close_sent || s->closed || s->slow) {
+        return;
+    }
+
+    if (s->queued + f->len > s->conf->send_queue) {
+        s->slow = 1;
+        ngx_post_event(s->connection->write, &ngx_posted_events);
+        return;
+    }
+
+    ngx_signal_session_queue(s, f);
+}
+
+
+static void
+ngx_signal_session_queue(ngx_signal_session_t *s, ngx_signal_frame_t *f)
+{
+    ngx_chain_t       *cl;
+    ngx_signal_out_t  *out;
+
+    if (ngx_signal_out_free) {
+        cl = ngx_signal_out_free;
+        ngx_signal_out_free = cl->next;
+        ngx_signal_out_nfree--;
+        out = (ngx_signal_out_t *) cl;
+
+    } else {
+        out = ngx_alloc(sizeof(ngx_signal_out_t), s->connection->log);
+        if (out == NULL) {
+            /* the connection cannot be served correctly any more */
+            s->connection->error = 1;
+            ngx_post_event(s->connection->read, &ngx_posted_events);
+            s->connection->close = 1;
+            return;
+        }
+    }
+
+    ngx_memzero(&out->buf, sizeof(ngx_buf_t));
+
+    out->frame = f;
+    f->refs++;
+
+    out->buf.pos = f->data;
+    out->buf.last = f->data + f->len;
+    out->buf.start = out->buf.pos;
+    out->buf.end = out->buf.last;
+    out->buf.memory = 1;
+
+    out->cl.buf = &out->buf;
+    out->cl.next = NULL;
+
+    *s->out_last = &out->cl;
+    s->out_last = &out->cl.next;
+    s->queued += f->len;
+
+    if (!s->connection->write->posted) {
+        ngx_post_event(s->connection->write, &ngx_posted_events);
+    }
+}
+
+
+ngx_int_t
+ngx_signal_session_send_text(ngx_signal_session_t *s, u_char *text,
+    size_t len)
+{
+    u_char              *p;
+    ngx_signal_frame_t  *f;
+
+    f = ngx_signal_frame_alloc(ngx_signal_ws_header_size(len) + len,
+                               s->connection->log);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_signal_ws_write_header(f->data, NGX_SIGNAL_WS_OP_TEXT, len);
+    ngx_memcpy(p, text, len);
+
+    ngx_signal_session_send(s, f);
+    ngx_signal_frame_release(f);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_signal_session_control(ngx_signal_session_t *s, ngx_uint_t opcode,
+    u_char *data, size_t len)
+{
+    u_char              *p;
+    ngx_signal_frame_t  *f;
+
+    f = ngx_signal_frame_alloc(2 + len, s->connection->log);
+    if (f == NULL) {
+        return;
+    }
+
+    p = ngx_signal_ws_write_header(f->data, opcode, len);
+
+    if (len) {
+        ngx_memcpy(p, data, len);
+    }
+
+    if (opcode == NGX_SIGNAL_WS_OP_CLOSE) {
+        s->slow = 0;
+        ngx_signal_session_queue(s, f);
+
+    } else {
+        ngx_signal_session_send(s, f);
+    }
+
+    ngx_signal_frame_release(f);
+}
+
+
+static void
+ngx_signal_session_ping(ngx_event_t *ev)
+{
+    ngx_signal_session_t  *s = ev->data;
+
+    if (s->close_sent) {
+        return;
+    }
+
+    if (s->awaiting_pong) {
+        ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                      "client did not answer a ping within %M ms, closing",
+                      s->conf->ping_timeout);
+
+        ngx_signal_session_close(s);
+        return;
+    }
+
+    ngx_signal_session_control(s, NGX_SIGNAL_WS_OP_PING, NULL, 0);
+
+    s->awaiting_pong = 1;
+    ngx_add_timer(ev, s->conf->ping_timeout);
+}
+
+
+static void
+ngx_signal_session_close_timeout(ngx_event_t *ev)
+{
+    ngx_signal_session_t  *s = ev->data;
+
+    ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                  "client did not complete the close handshake within %M ms",
+                  s->conf->close_timeout);
+
+    ngx_signal_session_close(s);
+}
+
+
+/* end the connection now; the pool cleanup releases everything */
+
+static void
+ngx_signal_session_close(ngx_signal_session_t *s)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    if (s->closed) {
+        return;
+    }
+
+    s->closed = 1;
+
+    r = s->request;
+    c = s->connection;
+
+    ngx_http_finalize_request(r, NGX_HTTP_CLOSE);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_signal_session_cleanup(void *data)
+{
+    ngx_signal_session_t  *s = data;
+
+    ngx_chain_t  *cl;
+
+    ngx_signal_room_leave_all(s);
+
+    while (s->out) {
+        cl = s->out;
+        s->out = cl->next;
+        ngx_signal_out_release(cl);
+    }
+
+    ngx_signal_ws_reader_free(&s->reader);
+
+    if (s->ping.timer_set) {
+        ngx_del_timer(&s->ping);
+    }
+
+    if (s->close_timer.timer_set) {
+        ngx_del_timer(&s->close_timer);
+    }
+
+    if (s->ping.posted) {
+        ngx_delete_posted_event(&s->ping);
+    }
+
+    if (s->close_timer.posted) {
+        ngx_delete_posted_event(&s->close_timer);
+    }
+
+    ngx_queue_remove(&s->link);
+}
+
+
+static void
+ngx_signal_out_release(ngx_chain_t *cl)
+{
+    ngx_signal_out_t  *out = (ngx_signal_out_t *) cl;
+
+    ngx_signal_frame_release(out->frame);
+
+    if (ngx_signal_out_nfree >= NGX_SIGNAL_OUT_FREE_MAX) {
+        ngx_free(out);
+        return;
+    }
+
+    cl->next = ngx_signal_out_free;
+    ngx_signal_out_free = cl;
+    ngx_signal_out_nfree++;
+}
+
+
+/* keep only a partly written frame: its tail must still go out */
+
+static void
+ngx_signal_session_drop_unsent(ngx_signal_session_t *s)
+{
+    ngx_chain_t  *cl, *next;
+
+    if (s->out == NULL) {
+        return;
+    }
+
+    cl = s->out;
+
+    if (cl->buf->pos == cl->buf->start) {
+        s->out = NULL;
+        s->out_last = &s->out;
+
+    } else {
+        s->out_last = &cl->next;
+        cl = cl->next;
+        s->out->next = NULL;
+    }
+
+    while (cl) {
+        next = cl->next;
+        s->queued -= ngx_buf_size(cl->buf);
+        ngx_signal_out_release(cl);
+        cl = next;
+    }
+}

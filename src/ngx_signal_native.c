@@ -1,0 +1,516 @@
+
+/*
+ * Copyright (C) ngx_signal_module authors
+ *
+ * The native protocol (docs/protocol.md): JSON text messages.  Client
+ * messages are read with yajl callbacks into a fixed struct (bounded
+ * nesting, no tree); events are encoded once per event and worker.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <yajl/yajl_parse.h>
+#include "ngx_signal.h"
+
+
+#define NGX_SIGNAL_NATIVE_MAX_DEPTH   16
+#define NGX_SIGNAL_NATIVE_MAX_ID      64
+
+
+typedef enum {
+    ngx_signal_native_key_other = 0,
+    ngx_signal_native_key_type,
+    ngx_signal_native_key_room,
+    ngx_signal_native_key_id
+} ngx_signal_native_key_e;
+
+
+typedef struct {
+    yajl_handle               handle;
+    u_char                   *text;
+    ngx_uint_t                depth;
+    ngx_signal_native_key_e   key;
+    size_t                    value_start;
+
+    u_char                    type[16];
+    size_t                    type_len;
+    u_char                    room[NGX_SIGNAL_MAX_NAME_LENGTH + 1];
+    size_t                    room_len;
+    ngx_str_t                 id;          /* raw JSON, echoed back */
+
+    const char               *bad;         /* which field is wrong */
+    unsigned                  has_type:1;
+    unsigned                  has_room:1;
+    unsigned                  too_deep:1;
+} ngx_signal_native_msg_t;
+
+
+static void ngx_signal_native_reply(ngx_signal_session_t *s,
+    const char *type, ngx_str_t *room, ngx_str_t *id);
+static void ngx_signal_native_error(ngx_signal_session_t *s,
+    const char *code, const char *message, ngx_str_t *room, ngx_str_t *id);
+static void ngx_signal_native_subscribe(ngx_signal_session_t *s,
+    ngx_signal_native_msg_t *m, ngx_str_t *room);
+static void ngx_signal_native_unsubscribe(ngx_signal_session_t *s,
+    ngx_signal_native_msg_t *m, ngx_str_t *room);
+static int ngx_signal_native_scalar(ngx_signal_native_msg_t *m,
+    ngx_uint_t is_string, ngx_uint_t is_integer, const u_char *s,
+    size_t len);
+
+static int ngx_signal_native_null(void *ctx);
+static int ngx_signal_native_boolean(void *ctx, int value);
+static int ngx_signal_native_number(void *ctx, const char *s, size_t len);
+static int ngx_signal_native_string(void *ctx, const unsigned char *s,
+    size_t len);
+static int ngx_signal_native_start(void *ctx);
+static int ngx_signal_native_map_key(void *ctx, const unsigned char *s,
+    size_t len);
+static int ngx_signal_native_end(void *ctx);
+
+
+static yajl_callbacks  ngx_signal_native_callbacks = {
+    ngx_signal_native_null,
+    ngx_signal_native_boolean,
+    NULL,
+    NULL,
+    ngx_signal_native_number,
+    ngx_signal_native_string,
+    ngx_signal_native_start,
+    ngx_signal_native_map_key,
+    ngx_signal_native_end,
+    ngx_signal_native_start,
+    ngx_signal_native_end
+};
+
+
+void
+ngx_signal_native_message(ngx_signal_session_t *s, u_char *data, size_t len)
+{
+    ngx_str_t                 room;
+    yajl_status               st;
+    ngx_signal_native_msg_t   m;
+
+    ngx_memzero(&m, sizeof(ngx_signal_native_msg_t));
+
+    if (len == 0 || data[0] != '{') {
+        /* yajl would accept any value; a message is an object */
+        ngx_signal_native_error(s, "invalid_json", "a message is a JSON "
+                                "object with a \"type\"", NULL, NULL);
+        return;
+    }
+
+    m.text = data;
+    m.handle = yajl_alloc(&ngx_signal_native_callbacks, NULL, &m);
+    if (m.handle == NULL) {
+        return;
+    }
+
+    st = yajl_parse(m.handle, data, len);
+
+    if (st == yajl_status_ok) {
+        st = yajl_complete_parse(m.handle);
+    }
+
+    yajl_free(m.handle);
+
+    if (st != yajl_status_ok) {
+        if (m.bad) {
+            ngx_signal_native_error(s, "invalid_message", m.bad, NULL, NULL);
+
+        } else {
+            ngx_signal_native_error(s, "invalid_json",
+                                    m.too_deep ? "the message nests too deep"
+                                               : "the message is not valid "
+                                                 "JSON",
+                                    NULL, NULL);
+        }
+
+        return;
+    }
+
+    if (!m.has_type) {
+        ngx_signal_native_error(s, "invalid_message", "\"type\" is missing",
+                                NULL, m.id.len ? &m.id : NULL);
+        return;
+    }
+
+    room.data = m.room;
+    room.len = m.room_len;
+
+    if (m.type_len == 4 && ngx_strncmp(m.type, "ping", 4) == 0) {
+        ngx_signal_native_reply(s, "pong", NULL, m.id.len ? &m.id : NULL);
+        return;
+    }
+
+    if (m.type_len == 9 && ngx_strncmp(m.type, "subscribe", 9) == 0) {
+        ngx_signal_native_subscribe(s, &m, &room);
+        return;
+    }
+
+    if (m.type_len == 11 && ngx_strncmp(m.type, "unsubscribe", 11) == 0) {
+        ngx_signal_native_unsubscribe(s, &m, &room);
+        return;
+    }
+
+    ngx_signal_native_error(s, "unknown_type", "\"type\" must be subscribe, "
+                            "unsubscribe or ping", NULL,
+                            m.id.len ? &m.id : NULL);
+}
+
+
+static void
+ngx_signal_native_subscribe(ngx_signal_session_t *s,
+    ngx_signal_native_msg_t *m, ngx_str_t *room)
+{
+    ngx_int_t    rc;
+    ngx_str_t   *id;
+    const char  *err;
+
+    id = m->id.len ? &m->id : NULL;
+
+    if (!m->has_room) {
+        ngx_signal_native_error(s, "invalid_message", "\"room\" is missing",
+                                NULL, id);
+        return;
+    }
+
+    err = ngx_signal_room_check(room->data, room->len,
+                                s->conf->max_name_length, 1);
+    if (err) {
+        ngx_signal_native_error(s, "invalid_room", err, NULL, id);
+        return;
+    }
+
+    if (!ngx_signal_room_allowed(s->allow, room)) {
+        ngx_signal_native_error(s, "forbidden", "signal_allow_subscribe "
+                                "does not allow this room", room, id);
+        return;
+    }
+
+    if (s->nrooms >= s->conf->max_rooms) {
+        ngx_signal_native_error(s, "too_many_rooms", "the connection is in "
+                                "signal_max_rooms_per_connection rooms",
+                                room, id);
+        return;
+    }
+
+    rc = ngx_signal_room_join(s, room);
+
+    if (rc == NGX_ERROR) {
+        ngx_signal_native_error(s, "internal", "out of memory", room, id);
+        return;
+    }
+
+    ngx_signal_native_reply(s, "subscribed", room, id);
+}
+
+
+static void
+ngx_signal_native_unsubscribe(ngx_signal_session_t *s,
+    ngx_signal_native_msg_t *m, ngx_str_t *room)
+{
+    ngx_str_t   *id;
+    const char  *err;
+
+    id = m->id.len ? &m->id : NULL;
+
+    if (!m->has_room) {
+        ngx_signal_native_error(s, "invalid_message", "\"room\" is missing",
+                                NULL, id);
+        return;
+    }
+
+    err = ngx_signal_room_check(room->data, room->len,
+                                s->conf->max_name_length, 1);
+    if (err) {
+        ngx_signal_native_error(s, "invalid_room", err, NULL, id);
+        return;
+    }
+
+    if (ngx_signal_room_leave(s, room) != NGX_OK) {
+        ngx_signal_native_error(s, "not_subscribed", "the connection is not "
+                                "in this room", room, id);
+        return;
+    }
+
+    ngx_signal_native_reply(s, "unsubscribed", room, id);
+}
+
+
+/* room names are checked to need no escaping; id is raw, valid JSON */
+
+static void
+ngx_signal_native_reply(ngx_signal_session_t *s, const char *type,
+    ngx_str_t *room, ngx_str_t *id)
+{
+    u_char  buf[NGX_SIGNAL_MAX_NAME_LENGTH + NGX_SIGNAL_NATIVE_MAX_ID + 64];
+    u_char *p;
+
+    p = ngx_sprintf(buf, "{\"type\":\"%s\"", type);
+
+    if (room) {
+        p = ngx_sprintf(p, ",\"room\":\"%V\"", room);
+    }
+
+    if (id) {
+        p = ngx_sprintf(p, ",\"id\":%V", id);
+    }
+
+    *p++ = '}';
+
+    (void) ngx_signal_session_send_text(s, buf, p - buf);
+}
+
+
+static void
+ngx_signal_native_error(ngx_signal_session_t *s, const char *code,
+    const char *message, ngx_str_t *room, ngx_str_t *id)
+{
+    u_char  buf[NGX_SIGNAL_MAX_NAME_LENGTH + NGX_SIGNAL_NATIVE_MAX_ID + 512];
+    u_char *p, *last;
+    size_t  len;
+
+    last = buf + sizeof(buf) - 1;
+
+    len = ngx_strlen(message);
+
+    p = ngx_slprintf(buf, last, "{\"type\":\"error\",\"code\":\"%s\","
+                     "\"message\":\"", code);
+
+    if ((size_t) (last - p) > 2 * len + 2) {
+        /* the messages are ours, short and ASCII; quotes need escaping */
+        p = (u_char *) ngx_escape_json(p, (u_char *) message, len);
+    }
+
+    *p++ = '"';
+
+    if (room) {
+        p = ngx_slprintf(p, last, ",\"room\":\"%V\"", room);
+    }
+
+    if (id) {
+        p = ngx_slprintf(p, last, ",\"id\":%V", id);
+    }
+
+    *p++ = '}';
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
+                   "signal: client message refused: %s: %s", code, message);
+
+    (void) ngx_signal_session_send_text(s, buf, p - buf);
+}
+
+
+/*
+ * {"type":"event","room":"<room>","event":"<event>","data":<data>,
+ *  "seq":<seq>} in one text frame
+ */
+
+ngx_signal_frame_t *
+ngx_signal_native_event(ngx_str_t *room, ngx_str_t *event, ngx_str_t *data,
+    uint64_t seq, ngx_log_t *log)
+{
+    u_char              *p;
+    size_t               len;
+    ngx_signal_frame_t  *f;
+
+    len = sizeof("{\"type\":\"event\",\"room\":\"\",\"event\":\"\","
+                 "\"data\":,\"seq\":}") - 1
+          + room->len + event->len + data->len + NGX_INT64_LEN;
+
+    f = ngx_signal_frame_alloc(NGX_SIGNAL_WS_MAX_HEADER + len, log);
+    if (f == NULL) {
+        return NULL;
+    }
+
+    /* write the payload after the largest header, then place the header */
+
+    p = f->data + NGX_SIGNAL_WS_MAX_HEADER;
+
+    p = ngx_sprintf(p, "{\"type\":\"event\",\"room\":\"%V\",\"event\":\"%V\","
+                    "\"data\":%V,\"seq\":%uL}", room, event, data, seq);
+
+    len = p - (f->data + NGX_SIGNAL_WS_MAX_HEADER);
+
+    f->data += NGX_SIGNAL_WS_MAX_HEADER - ngx_signal_ws_header_size(len);
+    (void) ngx_signal_ws_write_header(f->data, NGX_SIGNAL_WS_OP_TEXT, len);
+
+    f->len = ngx_signal_ws_header_size(len) + len;
+
+    return f;
+}
+
+
+static int
+ngx_signal_native_scalar(ngx_signal_native_msg_t *m, ngx_uint_t is_string,
+    ngx_uint_t is_integer, const u_char *s, size_t len)
+{
+    size_t  end;
+
+    if (m->depth != 1) {
+        return 1;
+    }
+
+    switch (m->key) {
+
+    case ngx_signal_native_key_type:
+        if (!is_string || len >= sizeof(m->type)) {
+            m->bad = "\"type\" must be a short string";
+            return 0;
+        }
+
+        ngx_memcpy(m->type, s, len);
+        m->type_len = len;
+        m->has_type = 1;
+        break;
+
+    case ngx_signal_native_key_room:
+        if (!is_string) {
+            m->bad = "\"room\" must be a string";
+            return 0;
+        }
+
+        if (len > NGX_SIGNAL_MAX_NAME_LENGTH) {
+            m->bad = "\"room\" is too long";
+            return 0;
+        }
+
+        ngx_memcpy(m->room, s, len);
+        m->room_len = len;
+        m->has_room = 1;
+        break;
+
+    case ngx_signal_native_key_id:
+        end = yajl_get_bytes_consumed(m->handle);
+
+        if ((!is_string && !is_integer)
+            || end - m->value_start > NGX_SIGNAL_NATIVE_MAX_ID)
+        {
+            m->bad = "\"id\" must be an integer or a string of up to 64 "
+                     "bytes";
+            return 0;
+        }
+
+        m->id.data = m->text + m->value_start;
+        m->id.len = end - m->value_start;
+        break;
+
+    default:
+        break;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_signal_native_null(void *ctx)
+{
+    return ngx_signal_native_scalar(ctx, 0, 0, NULL, 0);
+}
+
+
+static int
+ngx_signal_native_boolean(void *ctx, int value)
+{
+    return ngx_signal_native_scalar(ctx, 0, 0, NULL, 0);
+}
+
+
+static int
+ngx_signal_native_number(void *ctx, const char *s, size_t len)
+{
+    size_t      i;
+    ngx_uint_t  integer;
+
+    integer = (len > 0);
+
+    for (i = 0; i < len; i++) {
+        if ((s[i] < '0' || s[i] > '9') && !(i == 0 && s[0] == '-')) {
+            integer = 0;
+        }
+    }
+
+    return ngx_signal_native_scalar(ctx, 0, integer, (u_char *) s, len);
+}
+
+
+static int
+ngx_signal_native_string(void *ctx, const unsigned char *s, size_t len)
+{
+    return ngx_signal_native_scalar(ctx, 1, 0, s, len);
+}
+
+
+static int
+ngx_signal_native_start(void *ctx)
+{
+    ngx_signal_native_msg_t  *m = ctx;
+
+    if (m->depth == 1 && m->key != ngx_signal_native_key_other) {
+        m->bad = "\"type\", \"room\" and \"id\" must not be objects or "
+                 "arrays";
+        return 0;
+    }
+
+    if (++m->depth > NGX_SIGNAL_NATIVE_MAX_DEPTH) {
+        m->too_deep = 1;
+        return 0;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_signal_native_end(void *ctx)
+{
+    ngx_signal_native_msg_t  *m = ctx;
+
+    m->depth--;
+
+    return 1;
+}
+
+
+static int
+ngx_signal_native_map_key(void *ctx, const unsigned char *s, size_t len)
+{
+    ngx_signal_native_msg_t  *m = ctx;
+
+    size_t  i;
+
+    if (m->depth != 1) {
+        return 1;
+    }
+
+    if (len == 4 && ngx_strncmp(s, "type", 4) == 0) {
+        m->key = ngx_signal_native_key_type;
+
+    } else if (len == 4 && ngx_strncmp(s, "room", 4) == 0) {
+        m->key = ngx_signal_native_key_room;
+
+    } else if (len == 2 && ngx_strncmp(s, "id", 2) == 0) {
+        m->key = ngx_signal_native_key_id;
+
+    } else {
+        m->key = ngx_signal_native_key_other;
+        return 1;
+    }
+
+    /* where the value starts, for echoing "id" byte for byte */
+
+    i = yajl_get_bytes_consumed(m->handle);
+
+    while (m->text[i] == ' ' || m->text[i] == '\t' || m->text[i] == '\r'
+           || m->text[i] == '\n' || m->text[i] == ':')
+    {
+        i++;
+    }
+
+    m->value_start = i;
+
+    return 1;
+}

@@ -1,0 +1,270 @@
+
+/*
+ * Copyright (C) ngx_signal_module authors
+ *
+ * The notify location: POST a JSON envelope, get 202 with the seq of every
+ * (event, room) published.  The whole batch is validated before anything is
+ * published, so a 400 means nothing went out.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_signal.h"
+
+
+static void ngx_signal_notify_body(ngx_http_request_t *r);
+static ngx_int_t ngx_signal_notify_read_body(ngx_http_request_t *r,
+    ngx_str_t *body);
+static ngx_int_t ngx_signal_notify_publish(ngx_http_request_t *r,
+    ngx_signal_envelope_t *env);
+
+
+ngx_int_t
+ngx_signal_notify_handler(ngx_http_request_t *r)
+{
+    ngx_int_t               rc;
+    ngx_str_t              *type;
+    ngx_signal_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);
+
+    if (r->method != NGX_HTTP_POST) {
+        if (ngx_signal_http_add_header(r, "Allow", (u_char *) "POST", 4)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_signal_http_error(r, NGX_HTTP_NOT_ALLOWED,
+                                     "method_not_allowed",
+                                     "publish with POST");
+    }
+
+    type = r->headers_in.content_type ? &r->headers_in.content_type->value
+                                      : NULL;
+
+    if (type == NULL
+        || type->len < sizeof("application/json") - 1
+        || ngx_strncasecmp(type->data, (u_char *) "application/json",
+                           sizeof("application/json") - 1) != 0
+        || (type->len > sizeof("application/json") - 1
+            && type->data[sizeof("application/json") - 1] != ';'
+            && type->data[sizeof("application/json") - 1] != ' '))
+    {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_signal_http_error(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                     "unsupported_media_type",
+                                     "send \"Content-Type: "
+                                     "application/json\"");
+    }
+
+    if (r->headers_in.content_length_n < 0) {
+        /* the body limit is enforced before reading, which needs a length */
+        return ngx_signal_http_error(r, NGX_HTTP_LENGTH_REQUIRED,
+                                     "length_required",
+                                     "send the body with a Content-Length");
+    }
+
+    if (slcf->notify_max_body
+        && r->headers_in.content_length_n > slcf->notify_max_body)
+    {
+        r->keepalive = 0;
+
+        return ngx_signal_http_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                     "body_too_large",
+                                     "the body is %O bytes; this location "
+                                     "takes up to %O (client_max_body_size)",
+                                     r->headers_in.content_length_n,
+                                     slcf->notify_max_body);
+    }
+
+    rc = ngx_http_read_client_request_body(r, ngx_signal_notify_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_signal_notify_body(ngx_http_request_t *r)
+{
+    ngx_int_t               rc;
+    ngx_str_t               body;
+    ngx_signal_envelope_t   env;
+    ngx_signal_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);
+
+    rc = ngx_signal_notify_read_body(r, &body);
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (body.len == 0) {
+        ngx_http_finalize_request(r,
+            ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST, "invalid_json",
+                                  "the body is empty; send a JSON object "
+                                  "such as {\"room\":\"r\",\"event\":\"e\","
+                                  "\"data\":{}}"));
+        return;
+    }
+
+    ngx_memzero(&env, sizeof(ngx_signal_envelope_t));
+
+    env.max_events = slcf->notify_max_events;
+    env.max_rooms = slcf->notify_max_rooms;
+    env.max_name_len = slcf->max_name_length;
+
+    if (ngx_signal_envelope_parse(&env, r->pool, body.data, body.len)
+        != NGX_OK)
+    {
+        if (env.error_len == 0) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_http_finalize_request(r,
+            ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST,
+                                  ngx_strncmp(env.error, "invalid JSON", 12)
+                                  == 0 ? "invalid_json" : "invalid_event",
+                                  "%*s", env.error_len, env.error));
+        return;
+    }
+
+    ngx_http_finalize_request(r, ngx_signal_notify_publish(r, &env));
+}
+
+
+/* the body in one piece: one memory buffer, or gathered from buffers/file */
+
+static ngx_int_t
+ngx_signal_notify_read_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char       *p;
+    size_t        len;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    ngx_str_null(body);
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && !cl->buf->in_file) {
+        body->data = cl->buf->pos;
+        body->len = cl->buf->last - cl->buf->pos;
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    body->data = ngx_pnalloc(r->pool, len);
+    if (body->data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = body->data;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                              b->file_pos);
+
+            if (n != b->file_last - b->file_pos) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "signal: could not read the buffered "
+                              "request body from %V", &b->file->name);
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            p += n;
+
+        } else {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        }
+    }
+
+    body->len = p - body->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_signal_notify_publish(ngx_http_request_t *r, ngx_signal_envelope_t *env)
+{
+    u_char              *out, *p;
+    size_t               len;
+    uint64_t             seq;
+    ngx_uint_t           i, j, first;
+    ngx_signal_event_t  *ev;
+
+    ev = env->events->elts;
+
+    len = sizeof("{\"published\":[]}\n") - 1;
+
+    for (i = 0; i < env->events->nelts; i++) {
+        for (j = 0; j < ev[i].nrooms; j++) {
+            len += sizeof(",{\"room\":\"\",\"event\":\"\",\"seq\":}") - 1
+                   + ev[i].rooms[j].len + ev[i].event.len + NGX_INT64_LEN;
+        }
+    }
+
+    out = ngx_pnalloc(r->pool, len);
+    if (out == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(out, "{\"published\":[", sizeof("{\"published\":[") - 1);
+    first = 1;
+
+    for (i = 0; i < env->events->nelts; i++) {
+        for (j = 0; j < ev[i].nrooms; j++) {
+
+            if (ngx_signal_rooms_publish(&ev[i].rooms[j], &ev[i].event,
+                                         &ev[i].data, &seq,
+                                         r->connection->log)
+                != NGX_OK)
+            {
+                /* out of memory: say what went out before it */
+                ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                              "signal: publishing \"%V\" to \"%V\" failed",
+                              &ev[i].event, &ev[i].rooms[j]);
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            p = ngx_sprintf(p, "%s{\"room\":\"%V\",\"event\":\"%V\","
+                            "\"seq\":%uL}", first ? "" : ",",
+                            &ev[i].rooms[j], &ev[i].event, seq);
+            first = 0;
+        }
+    }
+
+    p = ngx_cpymem(p, "]}\n", 3);
+
+    return ngx_signal_http_send_json(r, NGX_HTTP_ACCEPTED, out, p - out);
+}
