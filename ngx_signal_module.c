@@ -27,6 +27,7 @@ static char *ngx_signal_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_signal_set_handler(ngx_conf_t *cf,
     ngx_http_handler_pt handler);
+static ngx_int_t ngx_signal_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_signal_init_process(ngx_cycle_t *cycle);
 
 
@@ -172,7 +173,7 @@ ngx_module_t  ngx_signal_module = {
     ngx_signal_commands,                   /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_signal_init_module,                /* init module */
     ngx_signal_init_process,               /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -463,6 +464,26 @@ ngx_signal_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_signal_init_module(ngx_cycle_t *cycle)
+{
+    ngx_core_conf_t  *ccf;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    if (ccf->worker_processes > 1) {
+        /* say it loudly rather than lose events quietly */
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "signal: worker_processes is %i: a published event "
+                      "reaches only the connections of the worker that "
+                      "received it; use worker_processes 1 until the "
+                      "shared memory engine lands", ccf->worker_processes);
+    }
+
+    return NGX_OK;
 }
 
 

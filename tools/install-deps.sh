@@ -13,7 +13,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 build_pkgs="nginx-core nginx-dev libhiredis-dev libyajl-dev libssl-dev
             build-essential"
-test_pkgs="libcmocka-dev perl python3 python3-websockets
+test_pkgs="libcmocka-dev perl python3 python3-websockets chromium
            nodejs npm curl procps"
 
 case "$what" in

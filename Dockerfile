@@ -1,0 +1,39 @@
+# ngx_signal_module on Debian bookworm's nginx.
+#
+#   docker build -t ngx-signal .
+#   docker run --rm -p 8080:8080 ngx-signal
+#
+# The build stage runs the same make targets as CI (`make deps`, `make`);
+# pass --build-arg RUN_TESTS=1 to run `make test` in the image build too.
+
+FROM debian:bookworm-slim AS build
+
+ARG RUN_TESTS=0
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends make ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /src
+COPY . .
+
+RUN make deps && make \
+    && if [ "$RUN_TESTS" = 1 ]; then make test; fi
+
+
+FROM debian:bookworm-slim
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+           nginx-core libhiredis0.14 libyajl2 \
+    && rm -rf /var/lib/apt/lists/*
+
+COPY --from=build /src/build/ngx_signal_module.so /usr/lib/nginx/modules/
+COPY conf/ /etc/nginx/signal/
+RUN cp /etc/nginx/signal/docker.conf /etc/nginx/signal/nginx.conf \
+    && nginx -t -p /usr/share/nginx/ -c /etc/nginx/signal/nginx.conf
+
+EXPOSE 8080
+STOPSIGNAL SIGQUIT
+
+CMD ["nginx", "-p", "/usr/share/nginx/", "-c", "/etc/nginx/signal/nginx.conf", "-e", "stderr"]
