@@ -32,6 +32,7 @@ static ngx_int_t ngx_signal_ws_fail(ngx_signal_ws_reader_t *rd,
     ngx_uint_t code, const char *error);
 static ngx_int_t ngx_signal_ws_frame_start(ngx_signal_ws_reader_t *rd,
     u_char ch);
+static ngx_int_t ngx_signal_ws_extended_length(ngx_signal_ws_reader_t *rd);
 static ngx_int_t ngx_signal_ws_length_done(ngx_signal_ws_reader_t *rd);
 static ngx_int_t ngx_signal_ws_payload_start(ngx_signal_ws_reader_t *rd);
 static ngx_int_t ngx_signal_ws_frame_done(ngx_signal_ws_reader_t *rd,
@@ -107,6 +108,7 @@ ngx_signal_ws_read(ngx_signal_ws_reader_t *rd, u_char **pos, u_char *last,
 
             if (ch == 126) {
                 rd->len_bytes = 2;
+                rd->len_size = 2;
                 rd->payload_len = 0;
                 rd->state = sw_extended_length;
                 break;
@@ -114,6 +116,7 @@ ngx_signal_ws_read(ngx_signal_ws_reader_t *rd, u_char **pos, u_char *last,
 
             if (ch == 127) {
                 rd->len_bytes = 8;
+                rd->len_size = 8;
                 rd->payload_len = 0;
                 rd->state = sw_extended_length;
                 break;
@@ -135,7 +138,10 @@ ngx_signal_ws_read(ngx_signal_ws_reader_t *rd, u_char **pos, u_char *last,
                 break;
             }
 
-            rc = ngx_signal_ws_length_done(rd);
+            rc = ngx_signal_ws_extended_length(rd);
+            if (rc == NGX_OK) {
+                rc = ngx_signal_ws_length_done(rd);
+            }
             if (rc != NGX_OK) {
                 *pos = p;
                 return rc;
@@ -271,6 +277,34 @@ ngx_signal_ws_frame_start(ngx_signal_ws_reader_t *rd, u_char ch)
     }
 
     rd->state = sw_length;
+
+    return NGX_OK;
+}
+
+
+/* RFC 6455 5.2: the minimal number of bytes, and the top bit clear */
+
+static ngx_int_t
+ngx_signal_ws_extended_length(ngx_signal_ws_reader_t *rd)
+{
+    if (rd->len_size == 2) {
+        if (rd->payload_len < 126) {
+            return ngx_signal_ws_fail(rd, NGX_SIGNAL_WS_CLOSE_PROTOCOL,
+                                      "length not minimally encoded");
+        }
+
+        return NGX_OK;
+    }
+
+    if (rd->payload_len & 0x8000000000000000ULL) {
+        return ngx_signal_ws_fail(rd, NGX_SIGNAL_WS_CLOSE_PROTOCOL,
+                                  "64-bit length with the top bit set");
+    }
+
+    if (rd->payload_len <= 0xffff) {
+        return ngx_signal_ws_fail(rd, NGX_SIGNAL_WS_CLOSE_PROTOCOL,
+                                  "length not minimally encoded");
+    }
 
     return NGX_OK;
 }

@@ -63,7 +63,8 @@ typedef struct {
     /* frame state */
     ngx_uint_t          state;
     ngx_uint_t          opcode;
-    ngx_uint_t          len_bytes;
+    ngx_uint_t          len_bytes;       /* left to read */
+    ngx_uint_t          len_size;        /* 2 or 8 */
     uint64_t            payload_len;
     uint64_t            remaining;
     u_char              mask[4];

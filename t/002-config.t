@@ -1,0 +1,104 @@
+#!/usr/bin/perl
+
+# Tests for ngx_signal_module: configuration. The shipped example configs
+# pass "nginx -t"; invalid directives are refused with a precise message.
+
+use strict;
+use warnings;
+
+use Test::More;
+
+BEGIN { use FindBin; chdir($FindBin::Bin); }
+
+use lib 'lib';
+use Test::Signal;
+
+###############################################################################
+
+my $t = Test::Signal->new();
+
+my @bad = (
+    [ 'signal_join "bad room!";', qr/invalid room "bad room!" in "signal_join": it may only contain/ ],
+    [ 'signal_join "a:*";', qr/invalid room "a:\*" in "signal_join": it is a family/ ],
+    [ 'signal_join "a:";', qr/invalid room "a:".*must not end with ':'/ ],
+    [ 'signal_join a; signal_join b;', qr/"signal_join" directive is duplicate; list every room in one directive/ ],
+    [ 'signal_allow_subscribe "x y";', qr/invalid room "x y" in "signal_allow_subscribe"/ ],
+    [ 'signal_websocket socketio;', qr/unknown protocol "socketio" in "signal_websocket"/ ],
+    [ 'signal_websocket; signal_websocket;', qr/"signal_websocket" directive is duplicate/ ],
+    [ 'signal_websocket; signal_notify;', qr/already has a content handler/ ],
+    [ 'proxy_pass http://127.0.0.1:1; signal_notify;', qr/already has a content handler/ ],
+    [ 'signal_max_name_length 2;', qr/value must be between 8 and 1024 in \S+bad.conf:\d+/ ],
+    [ 'signal_max_rooms_per_connection 0;', qr/value must be between 1 and 100000 in \S+bad.conf:\d+/ ],
+    [ 'signal_send_queue 1k;', qr/"signal_send_queue" must be at least 4k/ ],
+    [ 'signal_max_message_size 0;', qr/"signal_max_message_size" must be more than 0/ ],
+    [ 'signal_ping_interval 0;', qr/"signal_ping_interval" and "signal_ping_timeout" must be more than 0/ ],
+    [ 'signal_subprotocols "a,b";', qr/invalid subprotocol "a,b": it must be an HTTP token/ ],
+    [ 'signal_notify_max_events 0;', qr/value must be between 1 and 100000 in \S+bad.conf:\d+/ ],
+);
+
+$t->plan(4 + 2 * @bad);
+
+###############################################################################
+
+# the shipped examples, with their paths pointed into the test directory
+
+for my $file ('nginx.conf', 'docker.conf') {
+    my $conf = slurp("../conf/$file");
+    my $d = $t->dir();
+
+    $conf =~ s/load_module \S+;/load_module $t->{module};/;
+    $conf =~ s/listen [\d.:]*\d+;/'listen 127.0.0.1:' . $t->port(1) . ';'/ge;
+    $conf =~ s/error_log [^;\s]+/error_log $d\/error.log/;
+    $conf =~ s/access_log [^;\s]+/access_log $d\/access.log/;
+    $conf =~ s/pid \S+;/pid $d\/nginx.pid;/;
+    $conf =~ s/(_temp_path )\S+;/$1$d\/tmp;/g;
+
+    $t->write_file($file, $conf);
+
+    my ($rc, $out) = nginx_t($t, $file);
+    is($rc, 0, "conf/$file passes nginx -t") or diag($out);
+    unlike($out, qr/\[(emerg|alert|crit)\]/, "conf/$file: no errors");
+}
+
+for my $case (@bad) {
+    my ($directives, $re) = @$case;
+
+    $t->write_file_expand('bad.conf', <<"EOF");
+load_module $t->{module};
+error_log %%TESTDIR%%/error.log;
+pid %%TESTDIR%%/nginx.pid;
+events { }
+http {
+    %%TEST_GLOBALS_HTTP%%
+    server {
+        listen 127.0.0.1:%%PORT_1%%;
+        location /x { $directives }
+    }
+}
+EOF
+
+    my ($rc, $out) = nginx_t($t, 'bad.conf');
+    isnt($rc, 0, "nginx -t refuses: $directives");
+    like($out, $re, "message for: $directives");
+}
+
+###############################################################################
+
+sub nginx_t {
+    my ($t, $file) = @_;
+    my $d = $t->dir();
+    my $out = `$t->{binary} -t -p $d/ -c $d/$file -e $d/nginx-t.log 2>&1`;
+    my $rc = $? >> 8;
+    $out .= $t->read_file('nginx-t.log');
+    unlink("$d/nginx-t.log");
+    return ($rc, $out);
+}
+
+sub slurp {
+    my ($name) = @_;
+    open(my $fh, '<', $name) or die "$name: $!";
+    local $/;
+    return scalar <$fh>;
+}
+
+###############################################################################
