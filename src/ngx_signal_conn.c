@@ -183,6 +183,12 @@ ngx_signal_session_read(ngx_event_t *rev)
 
         ngx_signal_session_fail(s, NGX_SIGNAL_WS_CLOSE_GOING_AWAY,
                                 "server shutting down");
+
+        /*
+         * nginx 1.22 does not process posted events after
+         * ngx_close_idle_connections(): write the close frame now
+         */
+        ngx_signal_session_write(c->write);
         return;
     }
 

@@ -1,0 +1,436 @@
+package Test::Signal;
+
+# End-to-end test harness for ngx_signal_module, modelled on nginx-tests'
+# lib/Test/Nginx.pm: a temp dir per test file, nginx.conf templating,
+# port allocation, start/stop/reload of a real nginx (master + workers)
+# and implicit error.log checks. Perl core modules only.
+
+use strict;
+use warnings;
+
+use Test::More ();
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+use File::Temp qw(tempdir);
+use File::Spec;
+use FindBin;
+use Time::HiRes qw(time sleep);
+use Scalar::Util qw(weaken);
+
+use Test::Signal::WS;
+
+our $VERSION = '1.0';
+
+my @ALL;            # live harness objects, for the END safety net
+my $LIBASAN;        # resolved once
+
+$SIG{PIPE} = 'IGNORE';
+
+# Nothing may hang: a whole test file gets this many seconds.
+$SIG{ALRM} = sub { die "Test::Signal: test file timed out\n" };
+alarm($ENV{TEST_SIGNAL_FILE_TIMEOUT} // 90);
+
+sub new {
+    my ($class) = @_;
+
+    my $self = bless { owner => $$, ports => {}, locks => [],
+        ignore => [], checked => 0 }, $class;
+
+    $self->{dir} = tempdir('signal-test-XXXXXXXX', TMPDIR => 1,
+        CLEANUP => !$ENV{TEST_SIGNAL_LEAVE});
+    # workers run as "nobody" when we are root: let them write temp
+    # files and sanitizer logs here
+    chmod(01777, $self->{dir}) if $> == 0;
+
+    $self->{binary} = $ENV{TEST_NGINX_BINARY} // '/usr/sbin/nginx';
+    $self->{module} = $ENV{TEST_SIGNAL_MODULE}
+        // File::Spec->rel2abs("$FindBin::Bin/../build/ngx_signal_module.so");
+    $self->{module} = File::Spec->rel2abs($self->{module});
+
+    Test::More::BAIL_OUT("nginx binary $self->{binary} not found")
+        unless -x $self->{binary};
+    Test::More::BAIL_OUT("module $self->{module} not found")
+        unless -f $self->{module};
+
+    Test::More::diag("test dir: $self->{dir}") if $ENV{TEST_SIGNAL_LEAVE};
+
+    push @ALL, $self;
+    weaken($ALL[-1]);
+    return $self;
+}
+
+sub dir { $_[0]{dir} }
+sub pid { $_[0]{pid} }
+
+###############################################################################
+# configuration
+
+sub port {
+    my ($self, $n) = @_;
+    return $self->{ports}{$n} //= $self->_alloc_port();
+}
+
+# A random port below the ephemeral range that is free for TCP on
+# 127.0.0.1; a UDP socket bound to the same number is held as a lock so
+# that parallel test files (prove -j) never pick the same port.
+sub _alloc_port {
+    my ($self) = @_;
+    my %used = map { $_ => 1 } grep { defined } values %{$self->{ports}};
+
+    for (1 .. 1000) {
+        my $p = 10000 + int(rand(20000));
+        next if $used{$p};
+        my $lock = IO::Socket::INET->new(Proto => 'udp',
+            LocalAddr => "127.0.0.1:$p") or next;
+        my $probe = IO::Socket::INET->new(Proto => 'tcp',
+            LocalAddr => "127.0.0.1:$p", Listen => 1, ReuseAddr => 1)
+            or next;
+        CORE::close($probe);
+        push @{$self->{locks}}, $lock;
+        return $p;
+    }
+
+    Test::More::BAIL_OUT("no free port found");
+}
+
+sub _sanitize { $ENV{TEST_SIGNAL_SANITIZE} }
+
+sub test_globals {
+    my ($self) = @_;
+    my $d = $self->{dir};
+    my $level = $ENV{TEST_SIGNAL_DEBUG} ? 'debug' : 'info';
+    my $s = "pid $d/nginx.pid;\n"
+        . "error_log $d/error.log $level;\n"
+        . "load_module $self->{module};\n"
+        . "daemon off;\nmaster_process on;\n";
+    $s .= "env LD_PRELOAD;\nenv ASAN_OPTIONS;\nenv UBSAN_OPTIONS;\n"
+        if _sanitize();
+    return $s;
+}
+
+sub test_globals_http {
+    my ($self) = @_;
+    my $d = $self->{dir};
+    return "access_log $d/access.log;\n"
+        . "client_body_temp_path $d/client_body_temp;\n"
+        . "proxy_temp_path $d/proxy_temp;\n"
+        . "fastcgi_temp_path $d/fastcgi_temp;\n"
+        . "uwsgi_temp_path $d/uwsgi_temp;\n"
+        . "scgi_temp_path $d/scgi_temp;\n"
+        . "default_type application/octet-stream;\n";
+}
+
+sub write_file {
+    my ($self, $name, $content) = @_;
+    open(my $fh, '>', "$self->{dir}/$name") or die "write $name: $!";
+    binmode $fh;
+    print $fh $content;
+    CORE::close($fh);
+    return $self;
+}
+
+sub write_file_expand {
+    my ($self, $name, $content) = @_;
+    $content =~ s/%%TEST_GLOBALS%%/$self->test_globals()/ge;
+    $content =~ s/%%TEST_GLOBALS_HTTP%%/$self->test_globals_http()/ge;
+    $content =~ s/%%PORT_(\d+)%%/$self->port($1)/ge;
+    $content =~ s/%%TESTDIR%%/$self->{dir}/g;
+    return $self->write_file($name, $content);
+}
+
+sub read_file {
+    my ($self, $name) = @_;
+    open(my $fh, '<', "$self->{dir}/$name") or return '';
+    binmode $fh;
+    local $/;
+    my $s = <$fh>;
+    CORE::close($fh);
+    return $s // '';
+}
+
+###############################################################################
+# process control
+
+sub _child_env {
+    return unless _sanitize();
+    my $d = $_[0]{dir};
+    unless (defined $LIBASAN) {
+        $LIBASAN = `gcc -print-file-name=libasan.so 2>/dev/null`;
+        chomp $LIBASAN;
+        Test::More::BAIL_OUT("libasan.so not found (gcc)")
+            unless $LIBASAN && -e $LIBASAN;
+    }
+    $ENV{LD_PRELOAD} = $LIBASAN;
+    $ENV{ASAN_OPTIONS} = "detect_leaks=0:log_path=$d/asan:abort_on_error=0";
+    $ENV{UBSAN_OPTIONS} = "print_stacktrace=1:log_path=$d/ubsan";
+}
+
+sub run {
+    my ($self) = @_;
+    my $d = $self->{dir};
+
+    die "nginx already running\n" if $self->{pid};
+    unlink "$d/nginx.pid";
+
+    my $pid = fork();
+    die "fork: $!" unless defined $pid;
+
+    if ($pid == 0) {
+        alarm(0);
+        open(STDIN, '<', '/dev/null');
+        open(STDOUT, '>>', "$d/stderr.log");
+        open(STDERR, '>>', "$d/stderr.log");
+        $self->_child_env();
+        exec($self->{binary}, '-p', "$d/", '-c', 'nginx.conf',
+            '-e', "$d/error.log")
+            or POSIX::_exit(127);
+    }
+
+    $self->{pid} = $pid;
+
+    my $deadline = time() + (_sanitize() ? 20 : 10);
+    while (time() < $deadline) {
+        if (waitpid($pid, WNOHANG) == $pid) {
+            my $st = $?;
+            delete $self->{pid};
+            die sprintf("nginx exited at start (status %d):\n%s%s\n", $st,
+                $self->read_file('error.log'), $self->read_file('stderr.log'));
+        }
+        my $p = $self->read_file('nginx.pid');
+        if ($p =~ /^(\d+)/ && $1 == $pid) {
+            return $self if $self->_wait_workers(1, $deadline);
+        }
+        sleep(0.02);
+    }
+
+    $self->stop();
+    die "nginx did not start in time:\n" . $self->read_file('error.log');
+}
+
+sub _wait_workers {
+    my ($self, $n, $deadline) = @_;
+    while (time() < $deadline) {
+        return 1 if $self->workers() >= $n;
+        sleep(0.02);
+    }
+    return 0;
+}
+
+# Pids of the master's children (worker processes).
+sub workers {
+    my ($self) = @_;
+    my $master = $self->{pid} or return ();
+    my @w;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open(my $fh, '<', $stat) or next;
+        my $line = <$fh> // next;
+        CORE::close($fh);
+        my ($pid) = $line =~ /^(\d+)/;
+        my ($ppid) = $line =~ /\)\s+\S+\s+(\d+)/;
+        push @w, $pid if defined $ppid && $ppid == $master;
+    }
+    @w = sort { $a <=> $b } @w;
+    return @w;
+}
+
+sub signal {
+    my ($self, $sig) = @_;
+    return $self->{pid} ? kill($sig, $self->{pid}) : 0;
+}
+
+# Waits for the master to exit; 1 if it did within $timeout.
+sub wait_exit {
+    my ($self, $timeout) = @_;
+    my $pid = $self->{pid} or return 1;
+    my $deadline = time() + ($timeout // 10);
+    while (time() < $deadline) {
+        my $r = waitpid($pid, WNOHANG);
+        if ($r == $pid || $r == -1) {
+            $self->{exit_status} = $?;
+            delete $self->{pid};
+            return 1;
+        }
+        sleep(0.02);
+    }
+    return 0;
+}
+
+sub stop {
+    my ($self) = @_;
+    return $self unless $self->{pid};
+
+    for my $step ([ 'QUIT', 10 ], [ 'TERM', 5 ], [ 'KILL', 5 ]) {
+        my ($sig, $wait) = @$step;
+        $self->signal($sig);
+        return $self if $self->wait_exit($wait);
+        Test::More::diag("nginx did not exit after SIG$sig");
+    }
+    delete $self->{pid};
+    return $self;
+}
+
+# HUP, then wait (bounded) until a full set of new workers replaced the
+# old ones in the process list. wait_old => 1 also waits until every old
+# worker has exited. Returns the old worker pids.
+sub reload {
+    my ($self, %o) = @_;
+    my @old = $self->workers();
+    my %old = map { $_ => 1 } @old;
+    my $deadline = time() + ($o{timeout} // 10);
+
+    $self->signal('HUP');
+
+    while (time() < $deadline) {
+        my @new = grep { !$old{$_} } $self->workers();
+        last if @new >= (@old || 1);
+        sleep(0.02);
+    }
+
+    if ($o{wait_old}) {
+        $self->wait_pids_gone(\@old, $deadline - time());
+    }
+
+    return @old;
+}
+
+# 1 if none of @$pids is alive within $timeout.
+sub wait_pids_gone {
+    my ($self, $pids, $timeout) = @_;
+    my $deadline = time() + ($timeout // 10);
+    for ( ;; ) {
+        my @alive = grep { kill(0, $_) && !_is_zombie($_) } @$pids;
+        return 1 unless @alive;
+        return 0 if time() >= $deadline;
+        sleep(0.02);
+    }
+}
+
+sub _is_zombie {
+    open(my $fh, '<', "/proc/$_[0]/stat") or return 1;
+    my $line = <$fh> // return 1;
+    return $line =~ /\)\s+Z\s/ ? 1 : 0;
+}
+
+###############################################################################
+# implicit checks
+
+sub plan {
+    my ($self, $n) = @_;
+    Test::More::plan(tests => $n + 3);
+    $self->{planned} = 1;
+    return $self;
+}
+
+# Lines of error.log matching this pattern are not reported by the
+# implicit alert check.
+sub ignore_log {
+    my ($self, $re) = @_;
+    push @{$self->{ignore}}, $re;
+    return $self;
+}
+
+sub finish {
+    my ($self) = @_;
+    return if $self->{checked} || $self->{owner} != $$;
+    $self->{checked} = 1;
+    local $?;
+
+    $self->stop();
+    return unless $self->{planned};
+
+    my $log = $self->read_file('error.log');
+    my @lines = split /\n/, $log;
+
+    my @alerts = grep {
+        my $l = $_;
+        /\[(alert|emerg|crit)\]/ && !grep { $l =~ $_ } @{$self->{ignore}}
+    } @lines;
+    Test::More::is(join("\n", @alerts), '', 'no alerts in error.log');
+
+    Test::More::is(join("\n", grep { /exited on signal/ } @lines), '',
+        'no crashed processes');
+
+    my @san = grep { /runtime error|AddressSanitizer|LeakSanitizer/ } @lines;
+    for my $f (glob("$self->{dir}/asan.* $self->{dir}/ubsan.*")) {
+        open(my $fh, '<', $f) or next;
+        local $/;
+        push @san, "$f:\n" . (<$fh> // '');
+    }
+    Test::More::is(join("\n", @san), '', 'no sanitizer reports');
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    $self->finish();
+}
+
+END {
+    for my $t (grep { defined } @ALL) {
+        $t->finish();
+    }
+}
+
+###############################################################################
+# HTTP and WebSocket clients
+
+# http(method, path, headers => {}, body => bytes, port => N, timeout => s,
+#      raw => exact bytes to send instead). Returns {status, reason,
+#      headers (lowercase keys), body, json}.
+sub http {
+    my ($self, $method, $path, %o) = @_;
+    my $req = $o{raw};
+
+    unless (defined $req) {
+        my $body = $o{body};
+        my @h = ([ 'Host', 'localhost' ], [ 'Connection', 'close' ]);
+        push @h, [ 'Content-Length', length $body ] if defined $body;
+        my %extra = %{$o{headers} || {}};
+        for my $name (sort keys %extra) {
+            @h = grep { lc $_->[0] ne lc $name } @h;
+            push @h, [ $name, $extra{$name} ];
+        }
+        $req = "$method $path HTTP/1.1\r\n"
+            . join('', map { "$_->[0]: $_->[1]\r\n" }
+                grep { defined $_->[1] } @h)
+            . "\r\n" . ($body // '');
+    }
+
+    return $self->http_raw($req, %o, method => $method);
+}
+
+# Sends exactly $bytes on a new connection and reads one response.
+sub http_raw {
+    my ($self, $bytes, %o) = @_;
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+        PeerPort => $o{port} // $self->port(1), Proto => 'tcp', Timeout => 3)
+        or return { status => 0, error => "connect: $!" };
+    $sock->blocking(0);
+
+    Test::Signal::WS::write_all($sock, $bytes)
+        or return { status => 0, error => "write: $!" };
+
+    my $buf = '';
+    my $r = Test::Signal::WS::read_response($sock, \$buf,
+        method => $o{method} // '', timeout => $o{timeout} // 5);
+    CORE::close($sock);
+    return $r;
+}
+
+# POST JSON to a notify location; $data is a Perl structure or a string.
+sub notify {
+    my ($self, $path, $data, %o) = @_;
+    my $body = ref $data ? Test::Signal::WS::encode_json($data) : $data;
+    return $self->http('POST', $path, %o, body => $body,
+        headers => { 'Content-Type' => 'application/json',
+            %{$o{headers} || {}} });
+}
+
+# WebSocket connect on port(1) unless port => is given; see
+# Test::Signal::WS::connect.
+sub ws {
+    my ($self, $path, %o) = @_;
+    return Test::Signal::WS->connect(port => $self->port(1), %o,
+        path => $path);
+}
+
+1;
