@@ -130,6 +130,11 @@ void ngx_signal_session_send(ngx_signal_session_t *s,
     ngx_signal_frame_t *f);
 ngx_int_t ngx_signal_session_send_text(ngx_signal_session_t *s,
     u_char *text, size_t len);
+void ngx_signal_session_queue(ngx_signal_session_t *s,
+    ngx_signal_frame_t *f);
+ngx_int_t ngx_signal_session_flush(ngx_signal_session_t *s);
+void ngx_signal_session_drop_unsent(ngx_signal_session_t *s);
+void ngx_signal_session_drop_all(ngx_signal_session_t *s);
 void ngx_signal_session_fail(ngx_signal_session_t *s, ngx_uint_t code,
     const char *reason);
 void ngx_signal_sessions_init(void);

@@ -3,7 +3,8 @@
  * Copyright (C) ngx_signal_module authors
  *
  * One live WebSocket connection after the handshake: reading and framing,
- * the output queue of shared frames, ping/pong and the close handshake.
+ * ping/pong and the close handshake (the output queue is in
+ * ngx_signal_out.c).
  * Every path that ends a connection goes through ngx_signal_session_close;
  * the request pool cleanup releases what the connection holds.
  */
@@ -18,32 +19,21 @@
 /* reads per event before yielding to other connections */
 #define NGX_SIGNAL_READS_PER_EVENT  8
 
-/* spare output links kept per worker */
-#define NGX_SIGNAL_OUT_FREE_MAX     4096
-
-
 static void ngx_signal_session_read(ngx_event_t *rev);
 static void ngx_signal_session_write(ngx_event_t *wev);
 static ngx_int_t ngx_signal_session_input(ngx_signal_session_t *s,
     u_char *pos, u_char *last);
 static ngx_int_t ngx_signal_session_close_frame(ngx_signal_session_t *s,
     u_char *data, size_t len);
-static ngx_int_t ngx_signal_session_flush(ngx_signal_session_t *s);
 static void ngx_signal_session_control(ngx_signal_session_t *s,
     ngx_uint_t opcode, u_char *data, size_t len);
-static void ngx_signal_session_queue(ngx_signal_session_t *s,
-    ngx_signal_frame_t *f);
 static void ngx_signal_session_ping(ngx_event_t *ev);
 static void ngx_signal_session_close_timeout(ngx_event_t *ev);
 static void ngx_signal_session_close(ngx_signal_session_t *s);
 static void ngx_signal_session_cleanup(void *data);
-static void ngx_signal_out_release(ngx_chain_t *cl);
-static void ngx_signal_session_drop_unsent(ngx_signal_session_t *s);
 
 
 static ngx_queue_t        ngx_signal_sessions;
-static ngx_chain_t       *ngx_signal_out_free;
-static ngx_uint_t         ngx_signal_out_nfree;
 static u_char             ngx_signal_read_buf[16384];
 
 
@@ -461,183 +451,6 @@ ngx_signal_session_write(ngx_event_t *wev)
 }
 
 
-static ngx_int_t
-ngx_signal_session_flush(ngx_signal_session_t *s)
-{
-    off_t                sent;
-    ngx_chain_t         *cl, *ln;
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
-
-    r = s->request;
-    c = s->connection;
-
-    if (r->out) {
-        /* the 101 response is still on its way */
-
-        if (ngx_http_output_filter(r, NULL) == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-        if (r->out) {
-            return NGX_AGAIN;
-        }
-    }
-
-    if (s->out == NULL) {
-        return NGX_OK;
-    }
-
-    sent = c->sent;
-
-    cl = c->send_chain(c, s->out, 0);
-
-    if (cl == NGX_CHAIN_ERROR) {
-        c->error = 1;
-        return NGX_ERROR;
-    }
-
-    s->queued -= (size_t) (c->sent - sent);
-
-    while (s->out && s->out != cl) {
-        ln = s->out;
-        s->out = ln->next;
-        ngx_signal_out_release(ln);
-    }
-
-    if (s->out == NULL) {
-        s->out_last = &s->out;
-        return NGX_OK;
-    }
-
-    if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return NGX_AGAIN;
-}
-
-
-ngx_signal_frame_t *
-ngx_signal_frame_alloc(size_t len, ngx_log_t *log)
-{
-    ngx_signal_frame_t  *f;
-
-    f = ngx_alloc(sizeof(ngx_signal_frame_t) + len, log);
-    if (f == NULL) {
-        return NULL;
-    }
-
-    f->refs = 1;
-    f->len = len;
-    f->data = (u_char *) (f + 1);
-
-    return f;
-}
-
-
-void
-ngx_signal_frame_release(ngx_signal_frame_t *f)
-{
-    if (--f->refs == 0) {
-        ngx_free(f);
-    }
-}
-
-
-/*
- * Queue a frame: the connection takes a reference, no bytes are copied.
- * Past signal_send_queue the client is a slow consumer and is closed from
- * the write handler (never from here: we may be inside a room walk).
- */
-
-void
-ngx_signal_session_send(ngx_signal_session_t *s, ngx_signal_frame_t *f)
-{
-    if (s->close_sent || s->closed || s->slow) {
-        return;
-    }
-
-    if (s->queued + f->len > s->conf->send_queue) {
-        s->slow = 1;
-        ngx_post_event(s->connection->write, &ngx_posted_events);
-        return;
-    }
-
-    ngx_signal_session_queue(s, f);
-}
-
-
-static void
-ngx_signal_session_queue(ngx_signal_session_t *s, ngx_signal_frame_t *f)
-{
-    ngx_chain_t       *cl;
-    ngx_signal_out_t  *out;
-
-    if (ngx_signal_out_free) {
-        cl = ngx_signal_out_free;
-        ngx_signal_out_free = cl->next;
-        ngx_signal_out_nfree--;
-        out = (ngx_signal_out_t *) cl;
-
-    } else {
-        out = ngx_alloc(sizeof(ngx_signal_out_t), s->connection->log);
-        if (out == NULL) {
-            /* the connection cannot be served correctly any more */
-            s->connection->error = 1;
-            ngx_post_event(s->connection->read, &ngx_posted_events);
-            s->connection->close = 1;
-            return;
-        }
-    }
-
-    ngx_memzero(&out->buf, sizeof(ngx_buf_t));
-
-    out->frame = f;
-    f->refs++;
-
-    out->buf.pos = f->data;
-    out->buf.last = f->data + f->len;
-    out->buf.start = out->buf.pos;
-    out->buf.end = out->buf.last;
-    out->buf.memory = 1;
-
-    out->cl.buf = &out->buf;
-    out->cl.next = NULL;
-
-    *s->out_last = &out->cl;
-    s->out_last = &out->cl.next;
-    s->queued += f->len;
-
-    if (!s->connection->write->posted) {
-        ngx_post_event(s->connection->write, &ngx_posted_events);
-    }
-}
-
-
-ngx_int_t
-ngx_signal_session_send_text(ngx_signal_session_t *s, u_char *text,
-    size_t len)
-{
-    u_char              *p;
-    ngx_signal_frame_t  *f;
-
-    f = ngx_signal_frame_alloc(ngx_signal_ws_header_size(len) + len,
-                               s->connection->log);
-    if (f == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_signal_ws_write_header(f->data, NGX_SIGNAL_WS_OP_TEXT, len);
-    ngx_memcpy(p, text, len);
-
-    ngx_signal_session_send(s, f);
-    ngx_signal_frame_release(f);
-
-    return NGX_OK;
-}
-
-
 static void
 ngx_signal_session_control(ngx_signal_session_t *s, ngx_uint_t opcode,
     u_char *data, size_t len)
@@ -733,15 +546,8 @@ ngx_signal_session_cleanup(void *data)
 {
     ngx_signal_session_t  *s = data;
 
-    ngx_chain_t  *cl;
-
     ngx_signal_room_leave_all(s);
-
-    while (s->out) {
-        cl = s->out;
-        s->out = cl->next;
-        ngx_signal_out_release(cl);
-    }
+    ngx_signal_session_drop_all(s);
 
     ngx_signal_ws_reader_free(&s->reader);
 
@@ -765,51 +571,3 @@ ngx_signal_session_cleanup(void *data)
 }
 
 
-static void
-ngx_signal_out_release(ngx_chain_t *cl)
-{
-    ngx_signal_out_t  *out = (ngx_signal_out_t *) cl;
-
-    ngx_signal_frame_release(out->frame);
-
-    if (ngx_signal_out_nfree >= NGX_SIGNAL_OUT_FREE_MAX) {
-        ngx_free(out);
-        return;
-    }
-
-    cl->next = ngx_signal_out_free;
-    ngx_signal_out_free = cl;
-    ngx_signal_out_nfree++;
-}
-
-
-/* keep only a partly written frame: its tail must still go out */
-
-static void
-ngx_signal_session_drop_unsent(ngx_signal_session_t *s)
-{
-    ngx_chain_t  *cl, *next;
-
-    if (s->out == NULL) {
-        return;
-    }
-
-    cl = s->out;
-
-    if (cl->buf->pos == cl->buf->start) {
-        s->out = NULL;
-        s->out_last = &s->out;
-
-    } else {
-        s->out_last = &cl->next;
-        cl = cl->next;
-        s->out->next = NULL;
-    }
-
-    while (cl) {
-        next = cl->next;
-        s->queued -= ngx_buf_size(cl->buf);
-        ngx_signal_out_release(cl);
-        cl = next;
-    }
-}
