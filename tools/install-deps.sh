@@ -4,7 +4,8 @@
 # usage: install-deps.sh build|run|test|bench
 #
 # Debian packages come from apt; the interop test clients (node ws,
-# socket.io-client) from npm into t/interop/node_modules.
+# playwright-core driving Debian's chromium) from npm into
+# t/interop/node_modules, pinned by t/interop/package-lock.json.
 
 set -eu
 
