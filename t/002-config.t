@@ -87,6 +87,11 @@ EOF
 sub nginx_t {
     my ($t, $file) = @_;
     my $d = $t->dir();
+
+    # the sanitizer runtime must be preloaded for an ASan build
+    local %ENV = %ENV;
+    $t->_child_env();
+
     my $out = `$t->{binary} -t -p $d/ -c $d/$file -e $d/nginx-t.log 2>&1`;
     my $rc = $? >> 8;
     $out .= $t->read_file('nginx-t.log');
