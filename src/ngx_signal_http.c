@@ -65,6 +65,12 @@ ngx_signal_http_error(ngx_http_request_t *r, ngx_uint_t status,
     size_t    len, elen;
     va_list   args;
 
+    /* a refused request's body must not be parsed as the next request */
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
     va_start(args, fmt);
     last = ngx_vslprintf(detail, detail + sizeof(detail), fmt, args);
     va_end(args);

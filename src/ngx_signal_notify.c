@@ -37,10 +37,6 @@ ngx_signal_notify_handler(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        if (ngx_http_discard_request_body(r) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
         return ngx_signal_http_error(r, NGX_HTTP_NOT_ALLOWED,
                                      "method_not_allowed",
                                      "publish with POST");
@@ -57,10 +53,6 @@ ngx_signal_notify_handler(ngx_http_request_t *r)
             && type->data[sizeof("application/json") - 1] != ';'
             && type->data[sizeof("application/json") - 1] != ' '))
     {
-        if (ngx_http_discard_request_body(r) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
         return ngx_signal_http_error(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
                                      "unsupported_media_type",
                                      "send \"Content-Type: "
@@ -77,8 +69,6 @@ ngx_signal_notify_handler(ngx_http_request_t *r)
     if (slcf->notify_max_body
         && r->headers_in.content_length_n > slcf->notify_max_body)
     {
-        r->keepalive = 0;
-
         return ngx_signal_http_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                      "body_too_large",
                                      "the body is %O bytes; this location "
