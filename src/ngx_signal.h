@@ -150,6 +150,7 @@ void ngx_signal_rooms_init(void);
 ngx_int_t ngx_signal_room_join(ngx_signal_session_t *s, ngx_str_t *name);
 ngx_int_t ngx_signal_room_leave(ngx_signal_session_t *s, ngx_str_t *name);
 void ngx_signal_room_leave_all(ngx_signal_session_t *s);
+ngx_uint_t ngx_signal_room_member(ngx_signal_session_t *s, ngx_str_t *name);
 ngx_int_t ngx_signal_rooms_publish(ngx_str_t *room, ngx_str_t *event,
     ngx_str_t *data, uint64_t *seq, ngx_log_t *log);
 ngx_uint_t ngx_signal_room_allowed(ngx_array_t *allow, ngx_str_t *room);

@@ -72,6 +72,8 @@ static void ngx_signal_env_event_start(ngx_signal_envelope_parser_t *p);
 static ngx_int_t ngx_signal_env_event_end(ngx_signal_envelope_parser_t *p);
 static ngx_int_t ngx_signal_env_data_start(ngx_signal_envelope_parser_t *p);
 static const char *ngx_signal_env_field_name(ngx_signal_field_e field);
+static size_t ngx_signal_env_utf8_cut(const u_char *s, size_t len,
+    size_t max);
 
 static int ngx_signal_env_null(void *ctx);
 static int ngx_signal_env_boolean(void *ctx, int value);
@@ -134,6 +136,7 @@ ngx_signal_envelope_parse(ngx_signal_envelope_t *env, ngx_pool_t *pool,
     }
 
     if (st != yajl_status_ok && !p.failed) {
+        env->invalid_json = 1;
         env->error_len = ngx_snprintf(env->error, sizeof(env->error),
                                       "invalid JSON near byte %uz",
                                       yajl_get_bytes_consumed(p.handle))
@@ -279,6 +282,27 @@ ngx_signal_env_fail(ngx_signal_envelope_parser_t *p, const char *fmt, ...)
 }
 
 
+/* at most max bytes of s, not splitting a UTF-8 character */
+
+static size_t
+ngx_signal_env_utf8_cut(const u_char *s, size_t len, size_t max)
+{
+    size_t  n;
+
+    if (len <= max) {
+        return len;
+    }
+
+    n = max;
+
+    while (n > 0 && (s[n] & 0xc0) == 0x80) {
+        n--;
+    }
+
+    return n;
+}
+
+
 static const char *
 ngx_signal_env_field_name(ngx_signal_field_e field)
 {
@@ -317,6 +341,7 @@ ngx_signal_env_value(ngx_signal_envelope_parser_t *p, ngx_uint_t container,
 
     if (p->depth == 0) {
         if (container != 1) {
+            p->env->invalid_json = 1;
             return ngx_signal_env_fail(p, "the body must be a JSON object");
         }
 
@@ -716,7 +741,7 @@ ngx_signal_env_map_key(void *ctx, const unsigned char *s, size_t len)
     } else {
         return ngx_signal_env_fail(p, "unknown field \"%*s\" (expected "
                                    "room, rooms, event, data%s)",
-                                   ngx_min(len, 32), s,
+                                   ngx_signal_env_utf8_cut(s, len, 32), s,
                                    p->depth == 1 ? " or events" : "")
                == NGX_OK;
     }

@@ -43,6 +43,7 @@ typedef struct {
     /* on NGX_ERROR: what is wrong, e.g. "events[2].room: ..." */
     u_char              error[256];
     size_t              error_len;
+    unsigned            invalid_json:1;  /* not JSON, or not an object */
 } ngx_signal_envelope_t;
 
 

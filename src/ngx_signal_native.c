@@ -18,6 +18,9 @@
 #define NGX_SIGNAL_NATIVE_MAX_DEPTH   16
 #define NGX_SIGNAL_NATIVE_MAX_ID      64
 
+/* an id is echoed as sent: 64 characters, each up to 6 bytes escaped */
+#define NGX_SIGNAL_NATIVE_MAX_ID_RAW  (NGX_SIGNAL_NATIVE_MAX_ID * 6 + 2)
+
 
 typedef enum {
     ngx_signal_native_key_other = 0,
@@ -43,6 +46,7 @@ typedef struct {
     const char               *bad;         /* which field is wrong */
     unsigned                  has_type:1;
     unsigned                  has_room:1;
+    unsigned                  room_too_long:1;
     unsigned                  too_deep:1;
 } ngx_signal_native_msg_t;
 
@@ -88,13 +92,22 @@ static yajl_callbacks  ngx_signal_native_callbacks = {
 void
 ngx_signal_native_message(ngx_signal_session_t *s, u_char *data, size_t len)
 {
+    u_char                   *p, *last;
     ngx_str_t                 room;
     yajl_status               st;
     ngx_signal_native_msg_t   m;
 
     ngx_memzero(&m, sizeof(ngx_signal_native_msg_t));
 
-    if (len == 0 || data[0] != '{') {
+    p = data;
+    last = data + len;
+
+    while (p < last && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+    {
+        p++;
+    }
+
+    if (p == last || *p != '{') {
         /* yajl would accept any value; a message is an object */
         ngx_signal_native_error(s, "invalid_json", "a message is a JSON "
                                 "object with a \"type\"", NULL, NULL);
@@ -176,8 +189,10 @@ ngx_signal_native_subscribe(ngx_signal_session_t *s,
         return;
     }
 
-    err = ngx_signal_room_check(room->data, room->len,
-                                s->conf->max_name_length, 1);
+    err = m->room_too_long ? "is longer than signal_max_name_length"
+                           : ngx_signal_room_check(room->data, room->len,
+                                                   s->conf->max_name_length,
+                                                   1);
     if (err) {
         ngx_signal_native_error(s, "invalid_room", err, NULL, id);
         return;
@@ -189,7 +204,8 @@ ngx_signal_native_subscribe(ngx_signal_session_t *s,
         return;
     }
 
-    if (s->nrooms >= s->conf->max_rooms) {
+    if (s->nrooms >= s->conf->max_rooms && !ngx_signal_room_member(s, room))
+    {
         ngx_signal_native_error(s, "too_many_rooms", "the connection is in "
                                 "signal_max_rooms_per_connection rooms",
                                 room, id);
@@ -222,8 +238,10 @@ ngx_signal_native_unsubscribe(ngx_signal_session_t *s,
         return;
     }
 
-    err = ngx_signal_room_check(room->data, room->len,
-                                s->conf->max_name_length, 1);
+    err = m->room_too_long ? "is longer than signal_max_name_length"
+                           : ngx_signal_room_check(room->data, room->len,
+                                                   s->conf->max_name_length,
+                                                   1);
     if (err) {
         ngx_signal_native_error(s, "invalid_room", err, NULL, id);
         return;
@@ -245,7 +263,7 @@ static void
 ngx_signal_native_reply(ngx_signal_session_t *s, const char *type,
     ngx_str_t *room, ngx_str_t *id)
 {
-    u_char  buf[NGX_SIGNAL_MAX_NAME_LENGTH + NGX_SIGNAL_NATIVE_MAX_ID + 64];
+    u_char  buf[NGX_SIGNAL_MAX_NAME_LENGTH + NGX_SIGNAL_NATIVE_MAX_ID_RAW + 64];
     u_char *p;
 
     p = ngx_sprintf(buf, "{\"type\":\"%s\"", type);
@@ -268,7 +286,7 @@ static void
 ngx_signal_native_error(ngx_signal_session_t *s, const char *code,
     const char *message, ngx_str_t *room, ngx_str_t *id)
 {
-    u_char  buf[NGX_SIGNAL_MAX_NAME_LENGTH + NGX_SIGNAL_NATIVE_MAX_ID + 512];
+    u_char  buf[NGX_SIGNAL_MAX_NAME_LENGTH + NGX_SIGNAL_NATIVE_MAX_ID_RAW + 512];
     u_char *p, *last;
     size_t  len;
 
@@ -372,21 +390,24 @@ ngx_signal_native_scalar(ngx_signal_native_msg_t *m, ngx_uint_t is_string,
             return 0;
         }
 
+        m->has_room = 1;
+
         if (len > NGX_SIGNAL_MAX_NAME_LENGTH) {
-            m->bad = "\"room\" is too long";
-            return 0;
+            /* refused as an invalid room once the message is read */
+            m->room_too_long = 1;
+            break;
         }
 
         ngx_memcpy(m->room, s, len);
         m->room_len = len;
-        m->has_room = 1;
         break;
 
     case ngx_signal_native_key_id:
         end = yajl_get_bytes_consumed(m->handle);
 
         if ((!is_string && !is_integer)
-            || end - m->value_start > NGX_SIGNAL_NATIVE_MAX_ID)
+            || len > NGX_SIGNAL_NATIVE_MAX_ID
+            || end - m->value_start > NGX_SIGNAL_NATIVE_MAX_ID_RAW)
         {
             m->bad = "\"id\" must be an integer or a string of up to 64 "
                      "bytes";

@@ -129,8 +129,8 @@ ngx_signal_notify_body(ngx_http_request_t *r)
 
         ngx_http_finalize_request(r,
             ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST,
-                                  ngx_strncmp(env.error, "invalid JSON", 12)
-                                  == 0 ? "invalid_json" : "invalid_event",
+                                  env.invalid_json ? "invalid_json"
+                                                   : "invalid_event",
                                   "%*s", env.error_len, env.error));
         return;
     }

@@ -37,6 +37,9 @@ static ngx_signal_room_t *ngx_signal_room_lookup(ngx_str_t *name);
 static ngx_signal_room_t *ngx_signal_room_create(ngx_str_t *name);
 static void ngx_signal_room_unused(ngx_signal_room_t *room);
 static void ngx_signal_room_free(ngx_signal_room_t *room);
+static ngx_signal_member_t *ngx_signal_member_find(ngx_signal_session_t *s,
+    ngx_str_t *name);
+static void ngx_signal_member_remove(ngx_signal_member_t *m);
 static ngx_int_t ngx_signal_room_deliver(ngx_signal_room_t *room,
     ngx_signal_delivery_t *d);
 
@@ -223,10 +226,8 @@ ngx_signal_member_remove(ngx_signal_member_t *m)
 }
 
 
-/* NGX_DECLINED: not a member */
-
-ngx_int_t
-ngx_signal_room_leave(ngx_signal_session_t *s, ngx_str_t *name)
+static ngx_signal_member_t *
+ngx_signal_member_find(ngx_signal_session_t *s, ngx_str_t *name)
 {
     ngx_queue_t          *q;
     ngx_signal_member_t  *m;
@@ -240,12 +241,37 @@ ngx_signal_room_leave(ngx_signal_session_t *s, ngx_str_t *name)
         if (m->room->sn.str.len == name->len
             && ngx_memcmp(m->room->name, name->data, name->len) == 0)
         {
-            ngx_signal_member_remove(m);
-            return NGX_OK;
+            return m;
         }
     }
 
-    return NGX_DECLINED;
+    return NULL;
+}
+
+
+ngx_uint_t
+ngx_signal_room_member(ngx_signal_session_t *s, ngx_str_t *name)
+{
+    return ngx_signal_member_find(s, name) != NULL;
+}
+
+
+/* NGX_DECLINED: not a member */
+
+ngx_int_t
+ngx_signal_room_leave(ngx_signal_session_t *s, ngx_str_t *name)
+{
+    ngx_signal_member_t  *m;
+
+    m = ngx_signal_member_find(s, name);
+
+    if (m == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_signal_member_remove(m);
+
+    return NGX_OK;
 }
 
 
