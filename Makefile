@@ -62,7 +62,9 @@ stop:
 
 test: deps-test all test-unit test-e2e
 
-test-unit:
+# unit objects are rebuilt each run: plain and sanitized runs share them
+test-unit: all
+	$(MAKE) -C t/unit clean
 	$(MAKE) -C t/unit NGX_BUILD=$(CURDIR)/$(BUILD)/nginx
 
 test-e2e: all
@@ -70,7 +72,9 @@ test-e2e: all
 	    TEST_SIGNAL_MODULE=$(CURDIR)/$(BUILD)/ngx_signal_module.so \
 	    prove -j$(PROVE_JOBS) -r .
 
-test-asan: deps-test asan
+test-asan: deps-test all asan
+	$(MAKE) -C t/unit clean
+	$(MAKE) -C t/unit NGX_BUILD=$(CURDIR)/$(BUILD)/nginx SANITIZE=1
 	cd t && TEST_NGINX_BINARY=$(NGINX_BIN) \
 	    TEST_SIGNAL_MODULE=$(CURDIR)/$(ASAN_BUILD)/ngx_signal_module.so \
 	    TEST_SIGNAL_SANITIZE=1 prove -j$(PROVE_JOBS) -r .
