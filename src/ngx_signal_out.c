@@ -111,8 +111,10 @@ ngx_signal_frame_release(ngx_signal_frame_t *f)
 
 /*
  * Queue a frame: the connection takes a reference, no bytes are copied.
- * Past signal_send_queue the client is a slow consumer and is closed from
- * the write handler (never from here: we may be inside a room walk).
+ * Past signal_send_queue (after offering the queue to the kernel) the
+ * client is a slow consumer and is closed from the write handler, never
+ * from here: we may be inside a room walk.  An empty queue takes any
+ * frame, so one large event does not count as slowness.
  */
 
 void
@@ -122,10 +124,20 @@ ngx_signal_session_send(ngx_signal_session_t *s, ngx_signal_frame_t *f)
         return;
     }
 
-    if (s->queued + f->len > s->conf->send_queue) {
-        s->slow = 1;
-        ngx_post_event(s->connection->write, &ngx_posted_events);
-        return;
+    if (s->queued && s->queued + f->len > s->conf->send_queue) {
+
+        /* the bound is on what the client has not taken: ask the kernel */
+
+        if (ngx_signal_session_flush(s) == NGX_ERROR) {
+            ngx_post_event(s->connection->write, &ngx_posted_events);
+            return;
+        }
+
+        if (s->queued && s->queued + f->len > s->conf->send_queue) {
+            s->slow = 1;
+            ngx_post_event(s->connection->write, &ngx_posted_events);
+            return;
+        }
     }
 
     ngx_signal_session_queue(s, f);
