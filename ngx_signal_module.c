@@ -14,6 +14,8 @@
 #include "ngx_signal.h"
 
 
+static void *ngx_signal_create_main_conf(ngx_conf_t *cf);
+static char *ngx_signal_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_signal_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_signal_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -49,6 +51,13 @@ static ngx_conf_num_bounds_t  ngx_signal_notify_rooms_bounds = {
 
 
 static ngx_command_t  ngx_signal_commands[] = {
+
+    { ngx_string("signal_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_signal_zone_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("signal_websocket"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
@@ -156,8 +165,8 @@ static ngx_http_module_t  ngx_signal_module_ctx = {
     NULL,                                  /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_signal_create_main_conf,           /* create main configuration */
+    ngx_signal_init_main_conf,             /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -181,6 +190,44 @@ ngx_module_t  ngx_signal_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+static void *
+ngx_signal_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_signal_main_conf_t  *smcf;
+
+    smcf = ngx_pcalloc(cf->pool, sizeof(ngx_signal_main_conf_t));
+    if (smcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     smcf->zone = NULL;
+     *     smcf->used = 0;
+     */
+
+    return smcf;
+}
+
+
+static char *
+ngx_signal_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_signal_main_conf_t *smcf = conf;
+
+    if (smcf->used && smcf->zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "signal_websocket and signal_notify need a "
+                           "shared memory zone: add \"signal_zone "
+                           "signal:32m;\" to the http block");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
 
 
 static void *
@@ -286,7 +333,11 @@ ngx_signal_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static char *
 ngx_signal_set_handler(ngx_conf_t *cf, ngx_http_handler_pt handler)
 {
+    ngx_signal_main_conf_t    *smcf;
     ngx_http_core_loc_conf_t  *clcf;
+
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_signal_module);
+    smcf->used = 1;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 

@@ -22,6 +22,12 @@
 
 
 typedef struct {
+    ngx_shm_zone_t             *zone;             /* signal_zone */
+    unsigned                    used:1;           /* an endpoint exists */
+} ngx_signal_main_conf_t;
+
+
+typedef struct {
     ngx_array_t                *join;             /* complex values */
     ngx_array_t                *allow_subscribe;  /* complex values */
     ngx_array_t                *subprotocols;     /* ngx_str_t */
@@ -68,8 +74,6 @@ typedef struct {
     ngx_str_node_t              sn;
     ngx_queue_t                 members;
     ngx_uint_t                  nmembers;
-    ngx_queue_t                 idle;          /* in the idle list */
-    uint64_t                    seq;
     u_char                      name[1];
 } ngx_signal_room_t;
 
@@ -145,6 +149,12 @@ void ngx_signal_native_message(ngx_signal_session_t *s, u_char *data,
 ngx_signal_frame_t *ngx_signal_native_event(ngx_str_t *room,
     ngx_str_t *event, ngx_str_t *data, uint64_t seq, ngx_log_t *log);
 
+/* the shared memory zone */
+char *ngx_signal_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_signal_zone_assign(ngx_shm_zone_t *zone, ngx_array_t *events,
+    uint64_t *seqs);
+
 /* rooms */
 void ngx_signal_rooms_init(void);
 ngx_int_t ngx_signal_room_join(ngx_signal_session_t *s, ngx_str_t *name);
@@ -152,7 +162,7 @@ ngx_int_t ngx_signal_room_leave(ngx_signal_session_t *s, ngx_str_t *name);
 void ngx_signal_room_leave_all(ngx_signal_session_t *s);
 ngx_uint_t ngx_signal_room_member(ngx_signal_session_t *s, ngx_str_t *name);
 ngx_int_t ngx_signal_rooms_publish(ngx_str_t *room, ngx_str_t *event,
-    ngx_str_t *data, uint64_t *seq, ngx_log_t *log);
+    ngx_str_t *data, uint64_t seq, ngx_log_t *log);
 ngx_uint_t ngx_signal_room_allowed(ngx_array_t *allow, ngx_str_t *room);
 
 /* HTTP helpers and the notify endpoint */

@@ -207,50 +207,77 @@ ngx_signal_notify_read_body(ngx_http_request_t *r, ngx_str_t *body)
 static ngx_int_t
 ngx_signal_notify_publish(ngx_http_request_t *r, ngx_signal_envelope_t *env)
 {
-    u_char              *out, *p;
-    size_t               len;
-    uint64_t             seq;
-    ngx_uint_t           i, j, first;
-    ngx_signal_event_t  *ev;
+    u_char                  *out, *p;
+    size_t                   len;
+    uint64_t                *seqs;
+    ngx_int_t                rc;
+    ngx_uint_t               i, j, n;
+    ngx_signal_event_t      *ev;
+    ngx_signal_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_signal_module);
 
     ev = env->events->elts;
 
     len = sizeof("{\"published\":[]}\n") - 1;
+    n = 0;
 
     for (i = 0; i < env->events->nelts; i++) {
         for (j = 0; j < ev[i].nrooms; j++) {
             len += sizeof(",{\"room\":\"\",\"event\":\"\",\"seq\":}") - 1
                    + ev[i].rooms[j].len + ev[i].event.len + NGX_INT64_LEN;
+            n++;
         }
     }
 
     out = ngx_pnalloc(r->pool, len);
-    if (out == NULL) {
+    seqs = ngx_palloc(r->pool, n * sizeof(uint64_t));
+
+    if (out == NULL || seqs == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* every number of the batch, or none: nothing is half-published */
+
+    rc = ngx_signal_zone_assign(smcf->zone, env->events, seqs);
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "signal: signal_zone \"%V\" cannot hold the rooms "
+                      "of a %ui-room publish; raise its size",
+                      &smcf->zone->shm.name, n);
+
+        return ngx_signal_http_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "zone_full",
+                                     "the shared memory zone cannot hold "
+                                     "these rooms; nothing was published");
+    }
+
+    if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     p = ngx_cpymem(out, "{\"published\":[", sizeof("{\"published\":[") - 1);
-    first = 1;
+    n = 0;
 
     for (i = 0; i < env->events->nelts; i++) {
-        for (j = 0; j < ev[i].nrooms; j++) {
+        for (j = 0; j < ev[i].nrooms; j++, n++) {
 
             if (ngx_signal_rooms_publish(&ev[i].rooms[j], &ev[i].event,
-                                         &ev[i].data, &seq,
+                                         &ev[i].data, seqs[n],
                                          r->connection->log)
                 != NGX_OK)
             {
-                /* out of memory: say what went out before it */
+                /* out of memory: local delivery of this event failed */
                 ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                              "signal: publishing \"%V\" to \"%V\" failed",
+                              "signal: delivering \"%V\" to \"%V\" failed",
                               &ev[i].event, &ev[i].rooms[j]);
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
             p = ngx_sprintf(p, "%s{\"room\":\"%V\",\"event\":\"%V\","
-                            "\"seq\":%uL}", first ? "" : ",",
-                            &ev[i].rooms[j], &ev[i].event, seq);
-            first = 0;
+                            "\"seq\":%uL}", n ? "," : "",
+                            &ev[i].rooms[j], &ev[i].event, seqs[n]);
         }
     }
 

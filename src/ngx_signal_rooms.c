@@ -14,14 +14,6 @@
 #include "ngx_signal.h"
 
 
-/*
- * Rooms without members keep their sequence number for a while so that a
- * room published to between joins does not restart at 1; the oldest are
- * forgotten past this count.
- */
-#define NGX_SIGNAL_IDLE_ROOMS_MAX  65536
-
-
 typedef struct {
     ngx_str_t            *room;
     ngx_str_t            *event;
@@ -35,7 +27,6 @@ typedef struct {
 
 static ngx_signal_room_t *ngx_signal_room_lookup(ngx_str_t *name);
 static ngx_signal_room_t *ngx_signal_room_create(ngx_str_t *name);
-static void ngx_signal_room_unused(ngx_signal_room_t *room);
 static void ngx_signal_room_free(ngx_signal_room_t *room);
 static ngx_signal_member_t *ngx_signal_member_find(ngx_signal_session_t *s,
     ngx_str_t *name);
@@ -46,8 +37,6 @@ static ngx_int_t ngx_signal_room_deliver(ngx_signal_room_t *room,
 
 static ngx_rbtree_t        ngx_signal_rooms;
 static ngx_rbtree_node_t   ngx_signal_rooms_sentinel;
-static ngx_queue_t         ngx_signal_rooms_idle;
-static ngx_uint_t          ngx_signal_rooms_nidle;
 
 /* one stamp per published event: a connection gets it at most once */
 static uint64_t            ngx_signal_delivery_stamp;
@@ -58,8 +47,6 @@ ngx_signal_rooms_init(void)
 {
     ngx_rbtree_init(&ngx_signal_rooms, &ngx_signal_rooms_sentinel,
                     ngx_str_rbtree_insert_value);
-    ngx_queue_init(&ngx_signal_rooms_idle);
-    ngx_signal_rooms_nidle = 0;
 }
 
 
@@ -95,7 +82,6 @@ ngx_signal_room_create(ngx_str_t *name)
     room->sn.node.key = ngx_crc32_short(name->data, name->len);
 
     ngx_queue_init(&room->members);
-    ngx_queue_init(&room->idle);
 
     ngx_rbtree_insert(&ngx_signal_rooms, &room->sn.node);
 
@@ -103,46 +89,9 @@ ngx_signal_room_create(ngx_str_t *name)
 }
 
 
-/* a room lost its last member, or was published to without members */
-
-static void
-ngx_signal_room_unused(ngx_signal_room_t *room)
-{
-    ngx_queue_t        *q;
-    ngx_signal_room_t  *old;
-
-    if (room->seq == 0) {
-        /* nothing to remember: a family, or never published to */
-        ngx_signal_room_free(room);
-        return;
-    }
-
-    if (!ngx_queue_empty(&room->idle)) {
-        /* already idle: just refresh its age */
-        ngx_queue_remove(&room->idle);
-        ngx_queue_insert_tail(&ngx_signal_rooms_idle, &room->idle);
-        return;
-    }
-
-    ngx_queue_insert_tail(&ngx_signal_rooms_idle, &room->idle);
-    ngx_signal_rooms_nidle++;
-
-    if (ngx_signal_rooms_nidle > NGX_SIGNAL_IDLE_ROOMS_MAX) {
-        q = ngx_queue_head(&ngx_signal_rooms_idle);
-        old = ngx_queue_data(q, ngx_signal_room_t, idle);
-        ngx_signal_room_free(old);
-    }
-}
-
-
 static void
 ngx_signal_room_free(ngx_signal_room_t *room)
 {
-    if (!ngx_queue_empty(&room->idle)) {
-        ngx_queue_remove(&room->idle);
-        ngx_signal_rooms_nidle--;
-    }
-
     ngx_rbtree_delete(&ngx_signal_rooms, &room->sn.node);
     ngx_free(room);
 }
@@ -181,16 +130,10 @@ ngx_signal_room_join(ngx_signal_session_t *s, ngx_str_t *name)
     m = ngx_alloc(sizeof(ngx_signal_member_t), s->connection->log);
     if (m == NULL) {
         if (room->nmembers == 0) {
-            ngx_signal_room_unused(room);
+            ngx_signal_room_free(room);
         }
 
         return NGX_ERROR;
-    }
-
-    if (!ngx_queue_empty(&room->idle)) {
-        ngx_queue_remove(&room->idle);
-        ngx_queue_init(&room->idle);
-        ngx_signal_rooms_nidle--;
     }
 
     m->room = room;
@@ -221,7 +164,7 @@ ngx_signal_member_remove(ngx_signal_member_t *m)
     ngx_free(m);
 
     if (room->nmembers == 0) {
-        ngx_signal_room_unused(room);
+        ngx_signal_room_free(room);
     }
 }
 
@@ -289,13 +232,14 @@ ngx_signal_room_leave_all(ngx_signal_session_t *s)
 
 
 /*
- * Assign the room's next seq and deliver to this worker's members of the
- * room and of every family that contains it ("a:b:c" -> "a:*", "a:b:*").
+ * Deliver an event (its seq assigned in the zone) to this worker's members
+ * of the room and of every family that contains it ("a:b:c" -> "a:*",
+ * "a:b:*").
  */
 
 ngx_int_t
 ngx_signal_rooms_publish(ngx_str_t *name, ngx_str_t *event, ngx_str_t *data,
-    uint64_t *seq, ngx_log_t *log)
+    uint64_t seq, ngx_log_t *log)
 {
     size_t                  i;
     u_char                  family[NGX_SIGNAL_MAX_NAME_LENGTH + 2];
@@ -304,29 +248,20 @@ ngx_signal_rooms_publish(ngx_str_t *name, ngx_str_t *event, ngx_str_t *data,
     ngx_signal_room_t      *room;
     ngx_signal_delivery_t   d;
 
-    room = ngx_signal_room_lookup(name);
-
-    if (room == NULL) {
-        room = ngx_signal_room_create(name);
-        if (room == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
-    *seq = ++room->seq;
-
     d.room = name;
     d.event = event;
     d.data = data;
-    d.seq = *seq;
+    d.seq = seq;
     d.stamp = ++ngx_signal_delivery_stamp;
     d.frame = NULL;
     d.log = log;
 
-    rc = ngx_signal_room_deliver(room, &d);
+    rc = NGX_OK;
 
-    if (room->nmembers == 0) {
-        ngx_signal_room_unused(room);
+    room = ngx_signal_room_lookup(name);
+
+    if (room) {
+        rc = ngx_signal_room_deliver(room, &d);
     }
 
     fname.data = family;

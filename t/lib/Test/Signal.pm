@@ -117,7 +117,8 @@ sub test_globals_http {
         . "fastcgi_temp_path $d/fastcgi_temp;\n"
         . "uwsgi_temp_path $d/uwsgi_temp;\n"
         . "scgi_temp_path $d/scgi_temp;\n"
-        . "default_type application/octet-stream;\n";
+        . "default_type application/octet-stream;\n"
+        . "signal_zone signal_test:1m;\n";
 }
 
 sub write_file {

@@ -1,0 +1,201 @@
+#!/usr/bin/perl
+
+# Tests for ngx_signal_module: the shared memory zone. Room sequence
+# numbers are shared by all workers and survive a reload; a publish the
+# zone cannot hold is refused whole with 503; signal_zone is validated.
+
+use strict;
+use warnings;
+
+use Test::More;
+
+BEGIN { use FindBin; chdir($FindBin::Bin); }
+
+use lib 'lib';
+use Test::Signal;
+
+###############################################################################
+
+my $t = Test::Signal->new();
+
+$t->write_file_expand('nginx.conf', <<'EOF');
+
+%%TEST_GLOBALS%%
+
+worker_processes 2;
+
+events {
+}
+
+http {
+    %%TEST_GLOBALS_HTTP%%
+
+    log_format workers '$pid $status';
+    access_log %%TESTDIR%%/workers.log workers;
+
+    server {
+        listen       127.0.0.1:%%PORT_1%% reuseport;
+        server_name  localhost;
+
+        location /ws {
+            signal_websocket;
+            signal_allow_subscribe "*";
+        }
+
+        location /notify {
+            signal_notify;
+        }
+    }
+}
+
+EOF
+
+my $tiny = Test::Signal->new();
+
+$tiny->write_file_expand('nginx.conf', <<'EOF');
+
+%%TEST_GLOBALS%%
+
+worker_processes 1;
+
+events {
+}
+
+http {
+    access_log off;
+    client_body_temp_path %%TESTDIR%%/client_body_temp;
+    proxy_temp_path %%TESTDIR%%/proxy_temp;
+    fastcgi_temp_path %%TESTDIR%%/fastcgi_temp;
+    uwsgi_temp_path %%TESTDIR%%/uwsgi_temp;
+    scgi_temp_path %%TESTDIR%%/scgi_temp;
+
+    signal_zone tiny:32k;
+
+    server {
+        listen       127.0.0.1:%%PORT_1%%;
+        server_name  localhost;
+
+        location /ws {
+            signal_websocket;
+            signal_allow_subscribe "*";
+        }
+
+        location /notify {
+            signal_notify;
+            client_max_body_size 1m;
+            signal_notify_max_rooms 2000;
+        }
+    }
+}
+
+EOF
+
+my @bad = (
+    [ '', qr/need a shared memory zone: add "signal_zone signal:32m;"/ ],
+    [ 'signal_zone z:16k;', qr/zone "z:16k" is too small/ ],
+    [ 'signal_zone z;', qr/invalid zone "z", expected name:size/ ],
+    [ 'signal_zone z:lots;', qr/invalid zone size "z:lots"/ ],
+    [ 'signal_zone z:1m; signal_zone y:1m;', qr/"signal_zone" directive is duplicate/ ],
+);
+
+$t->run()->plan(12 + 2 * @bad);
+$tiny->run();
+$tiny->ignore_log(qr/cannot hold the rooms/);
+
+###############################################################################
+
+# one counter per room for every worker: 100 publishes, new connections
+# spread over both workers by reuseport
+
+my @seqs;
+
+for (1 .. 100) {
+    my $r = $t->notify('/notify', '{"room":"shared","event":"e"}');
+    push @seqs, $r->{json}{published}[0]{seq};
+}
+
+is_deeply(\@seqs, [ 1 .. 100 ], 'seq 1..100 across workers');
+
+my %pids = map { (split)[0] => 1 } grep { / 202$/ }
+    split /\n/, $t->read_file('workers.log');
+ok(keys %pids >= 2, 'both workers published');
+
+# the zone survives a reload
+
+$t->reload(wait_old => 1);
+
+my $r = $t->notify('/notify', '{"room":"shared","event":"e"}');
+is($r->{json}{published}[0]{seq}, 101, 'seq continues after a reload');
+
+$r = $t->notify('/notify', '{"room":"fresh","event":"e"}');
+is($r->{json}{published}[0]{seq}, 1, 'a new room starts at 1');
+
+# a zone too small for one publish: 503, nothing published, nothing taken
+
+my $ws = $tiny->ws('/ws');
+$ws->send_json({ type => 'subscribe', room => 'r:*' });
+is($ws->recv_json()->{type}, 'subscribed', 'watcher subscribed');
+
+$r = $tiny->notify('/notify', '{"room":"r:0","event":"e"}');
+is($r->{json}{published}[0]{seq}, 1, 'first publish');
+
+my $rooms = join(',', map { '"r:' . ('x' x 100) . $_ . '"' } 1 .. 1000);
+$r = $tiny->notify('/notify', qq({"rooms":["r:0",$rooms],"event":"big"}));
+is($r->{status}, 503, 'a publish larger than the zone is refused');
+is($r->{json}{error}, 'zone_full', 'with a zone_full reason');
+
+$r = $tiny->notify('/notify', '{"room":"r:0","event":"after"}');
+is($r->{json}{published}[0]{seq}, 2,
+    'no number was taken by the refused publish');
+
+my $m = $ws->recv_json();
+is($m->{event} . ':' . $m->{seq}, 'e:1', 'watcher got the first event');
+$m = $ws->recv_json();
+is($m->{event} . ':' . $m->{seq}, 'after:2',
+    'and then the next one: nothing of the refused batch');
+
+# many rooms over time: the least recently used are forgotten, no refusal
+
+my $refused = 0;
+
+for my $n (1 .. 40) {
+    my $batch = join(',', map { qq("m:$n:$_") } 1 .. 50);
+    $r = $tiny->notify('/notify', qq({"rooms":[$batch],"event":"e"}));
+    $refused++ if $r->{status} != 202;
+}
+
+is($refused, 0, '2,000 rooms through a 32k zone: old rooms are forgotten');
+
+$ws->send_close(1000);
+$ws->expect_close();
+$tiny->stop();
+
+# configuration checks
+
+for my $case (@bad) {
+    my ($directives, $re) = @$case;
+
+    $t->write_file_expand('bad.conf', <<"EOF");
+load_module $t->{module};
+error_log %%TESTDIR%%/bad-error.log;
+pid %%TESTDIR%%/bad.pid;
+events { }
+http {
+    $directives
+    server {
+        listen 127.0.0.1:%%PORT_2%%;
+        location /x { signal_notify; }
+    }
+}
+EOF
+
+    local %ENV = %ENV;
+    $t->_child_env();
+
+    my $d = $t->dir();
+    my $out = `$t->{binary} -t -p $d/ -c $d/bad.conf -e $d/bad-error.log 2>&1`;
+    isnt($? >> 8, 0, "nginx -t refuses: '$directives'");
+    like($out, $re, "message for: '$directives'");
+}
+
+###############################################################################
