@@ -23,6 +23,8 @@ static char *ngx_signal_websocket(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_signal_notify(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_signal_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_signal_rooms_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_signal_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -31,6 +33,7 @@ static char *ngx_signal_set_handler(ngx_conf_t *cf,
     ngx_http_handler_pt handler);
 static ngx_int_t ngx_signal_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_signal_init_process(ngx_cycle_t *cycle);
+static void ngx_signal_exit_process(ngx_cycle_t *cycle);
 
 
 static ngx_conf_num_bounds_t  ngx_signal_max_rooms_bounds = {
@@ -69,6 +72,13 @@ static ngx_command_t  ngx_signal_commands[] = {
     { ngx_string("signal_notify"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_signal_notify,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("signal_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_signal_status,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -186,7 +196,7 @@ ngx_module_t  ngx_signal_module = {
     ngx_signal_init_process,               /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_signal_exit_process,               /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -220,7 +230,8 @@ ngx_signal_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (smcf->used && smcf->zone == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "signal_websocket and signal_notify need a "
+                           "signal_websocket, signal_notify and "
+                           "signal_status need a "
                            "shared memory zone: add \"signal_zone "
                            "signal:32m;\" to the http block");
         return NGX_CONF_ERROR;
@@ -405,6 +416,13 @@ ngx_signal_notify(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
  */
 
 static char *
+ngx_signal_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_signal_set_handler(cf, ngx_signal_status_handler);
+}
+
+
+static char *
 ngx_signal_rooms_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     char  *p = conf;
@@ -544,5 +562,12 @@ ngx_signal_init_process(ngx_cycle_t *cycle)
     ngx_signal_rooms_init();
     ngx_signal_sessions_init();
 
-    return NGX_OK;
+    return ngx_signal_status_init_worker(cycle);
+}
+
+
+static void
+ngx_signal_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_signal_status_exit_worker();
 }

@@ -21,6 +21,32 @@
 #define NGX_SIGNAL_MAX_NAME_LENGTH       1024
 
 
+/* worker slots in the status counters (pid-tagged, reused when dead) */
+#define NGX_SIGNAL_STATUS_WORKERS        64
+
+/* close codes counted one by one; the rest count as "other" */
+#define NGX_SIGNAL_STATUS_CODES          9
+
+
+typedef struct {
+    ngx_atomic_t                pid;
+    ngx_atomic_t                connections;
+} ngx_signal_worker_stats_t;
+
+
+/* shared-memory counters behind signal_status, updated with atomics */
+typedef struct {
+    ngx_atomic_t                connections_total;
+    ngx_atomic_t                published;
+    ngx_atomic_t                delivered;
+    ngx_atomic_t                bytes_sent;
+    ngx_atomic_t                ping_timeouts;
+    ngx_atomic_t                closes[NGX_SIGNAL_STATUS_CODES];
+    ngx_atomic_t                rooms;
+    ngx_signal_worker_stats_t   workers[NGX_SIGNAL_STATUS_WORKERS];
+} ngx_signal_stats_t;
+
+
 typedef struct {
     ngx_shm_zone_t             *zone;             /* signal_zone */
     unsigned                    used:1;           /* an endpoint exists */
@@ -149,7 +175,26 @@ void ngx_signal_native_message(ngx_signal_session_t *s, u_char *data,
 ngx_signal_frame_t *ngx_signal_native_event(ngx_str_t *room,
     ngx_str_t *event, ngx_str_t *data, uint64_t seq, ngx_log_t *log);
 
+/* status counters: NULL until the worker attached to the zone */
+extern ngx_signal_stats_t         *ngx_signal_stats;
+extern ngx_signal_worker_stats_t  *ngx_signal_worker_stats;
+
+#define ngx_signal_count(field, n)                                           \
+    do {                                                                     \
+        if (ngx_signal_stats) {                                              \
+            (void) ngx_atomic_fetch_add(&ngx_signal_stats->field, n);        \
+        }                                                                    \
+    } while (0)
+
+void ngx_signal_status_count_close(ngx_uint_t code);
+ngx_int_t ngx_signal_status_handler(ngx_http_request_t *r);
+ngx_int_t ngx_signal_status_init_worker(ngx_cycle_t *cycle);
+void ngx_signal_status_exit_worker(void);
+
 /* the shared memory zone */
+ngx_signal_stats_t *ngx_signal_zone_stats(ngx_shm_zone_t *zone);
+void ngx_signal_zone_usage(ngx_shm_zone_t *zone, size_t *size,
+    size_t *used);
 char *ngx_signal_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_signal_zone_assign(ngx_shm_zone_t *zone, ngx_array_t *events,

@@ -82,6 +82,12 @@ ngx_signal_session_start(ngx_http_request_t *r, ngx_array_t *join,
     cln->handler = ngx_signal_session_cleanup;
     cln->data = s;
 
+    ngx_signal_count(connections_total, 1);
+
+    if (ngx_signal_worker_stats) {
+        (void) ngx_atomic_fetch_add(&ngx_signal_worker_stats->connections, 1);
+    }
+
     ngx_http_set_ctx(r, s, ngx_signal_module);
 
     room = join->elts;
@@ -356,6 +362,7 @@ ngx_signal_session_close_frame(ngx_signal_session_t *s, u_char *data,
     ngx_signal_session_control(s, NGX_SIGNAL_WS_OP_CLOSE, code,
                                status ? 2 : 0);
     s->close_sent = 1;
+    ngx_signal_status_count_close(status);
 
     if (s->ping.timer_set) {
         ngx_del_timer(&s->ping);
@@ -397,6 +404,7 @@ ngx_signal_session_fail(ngx_signal_session_t *s, ngx_uint_t code,
     /* a close frame goes out even past the queue limit */
     ngx_signal_session_control(s, NGX_SIGNAL_WS_OP_CLOSE, payload, len + 2);
     s->close_sent = 1;
+    ngx_signal_status_count_close(code);
 
     if (s->ping.timer_set) {
         ngx_del_timer(&s->ping);
@@ -495,6 +503,8 @@ ngx_signal_session_ping(ngx_event_t *ev)
                       "client did not answer a ping within %M ms, closing",
                       s->conf->ping_timeout);
 
+        ngx_signal_count(ping_timeouts, 1);
+
         ngx_signal_session_close(s);
         return;
     }
@@ -548,6 +558,11 @@ ngx_signal_session_cleanup(void *data)
 
     ngx_signal_room_leave_all(s);
     ngx_signal_session_drop_all(s);
+
+    if (ngx_signal_worker_stats) {
+        (void) ngx_atomic_fetch_add(&ngx_signal_worker_stats->connections,
+                                    -1);
+    }
 
     ngx_signal_ws_reader_free(&s->reader);
 

@@ -257,6 +257,8 @@ ngx_signal_notify_publish(ngx_http_request_t *r, ngx_signal_envelope_t *env)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ngx_signal_count(published, n);
+
     p = ngx_cpymem(out, "{\"published\":[", sizeof("{\"published\":[") - 1);
     n = 0;
 

@@ -62,6 +62,7 @@ ngx_signal_session_flush(ngx_signal_session_t *s)
     }
 
     s->queued -= (size_t) (c->sent - sent);
+    ngx_signal_count(bytes_sent, c->sent - sent);
 
     while (s->out && s->out != cl) {
         ln = s->out;

@@ -20,6 +20,7 @@ typedef struct {
     ngx_str_t            *data;
     uint64_t              seq;
     uint64_t              stamp;
+    ngx_uint_t            delivered;
     ngx_signal_frame_t   *frame;
     ngx_log_t            *log;
 } ngx_signal_delivery_t;
@@ -254,6 +255,7 @@ ngx_signal_rooms_publish(ngx_str_t *name, ngx_str_t *event, ngx_str_t *data,
     d.seq = seq;
     d.stamp = ++ngx_signal_delivery_stamp;
     d.frame = NULL;
+    d.delivered = 0;
     d.log = log;
 
     rc = NGX_OK;
@@ -286,6 +288,8 @@ ngx_signal_rooms_publish(ngx_str_t *name, ngx_str_t *event, ngx_str_t *data,
     if (d.frame) {
         ngx_signal_frame_release(d.frame);
     }
+
+    ngx_signal_count(delivered, d.delivered);
 
     return rc;
 }
@@ -321,6 +325,7 @@ ngx_signal_room_deliver(ngx_signal_room_t *room, ngx_signal_delivery_t *d)
         }
 
         ngx_signal_session_send(s, d->frame);
+        d->delivered++;
     }
 
     return NGX_OK;

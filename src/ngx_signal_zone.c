@@ -31,6 +31,7 @@ typedef struct {
     ngx_rbtree_node_t       sentinel;
     ngx_queue_t             lru;
     uint64_t                batch;
+    ngx_signal_stats_t      stats;
 } ngx_signal_zone_sh_t;
 
 
@@ -143,7 +144,7 @@ ngx_signal_zone_init(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
-    ctx->sh = ngx_slab_alloc(ctx->shpool, sizeof(ngx_signal_zone_sh_t));
+    ctx->sh = ngx_slab_calloc(ctx->shpool, sizeof(ngx_signal_zone_sh_t));
     if (ctx->sh == NULL) {
         return NGX_ERROR;
     }
@@ -276,6 +277,7 @@ ngx_signal_zone_create(ngx_signal_zone_ctx_t *ctx, ngx_str_t *name,
         ngx_queue_remove(q);
         ngx_rbtree_delete(&ctx->sh->rbtree, &old->node);
         ngx_slab_free_locked(ctx->shpool, old);
+        ctx->sh->stats.rooms--;
     }
 
     room->node.key = hash;
@@ -286,6 +288,7 @@ ngx_signal_zone_create(ngx_signal_zone_ctx_t *ctx, ngx_str_t *name,
 
     ngx_rbtree_insert(&ctx->sh->rbtree, &room->node);
     ngx_queue_insert_tail(&ctx->sh->lru, &room->lru);
+    ctx->sh->stats.rooms++;
 
     return room;
 }
@@ -372,4 +375,26 @@ full:
     ngx_free(rooms);
 
     return NGX_DECLINED;
+}
+
+
+ngx_signal_stats_t *
+ngx_signal_zone_stats(ngx_shm_zone_t *zone)
+{
+    ngx_signal_zone_ctx_t  *ctx = zone->data;
+
+    return &ctx->sh->stats;
+}
+
+
+void
+ngx_signal_zone_usage(ngx_shm_zone_t *zone, size_t *size, size_t *used)
+{
+    ngx_uint_t              pages;
+    ngx_signal_zone_ctx_t  *ctx = zone->data;
+
+    pages = (ctx->shpool->end - ctx->shpool->start) / ngx_pagesize;
+
+    *size = zone->shm.size;
+    *used = (pages - ctx->shpool->pfree) * ngx_pagesize;
 }
