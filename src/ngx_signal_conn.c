@@ -27,6 +27,8 @@ static ngx_int_t ngx_signal_session_close_frame(ngx_signal_session_t *s,
     u_char *data, size_t len);
 static void ngx_signal_session_control(ngx_signal_session_t *s,
     ngx_uint_t opcode, u_char *data, size_t len);
+static void ngx_signal_session_send_close(ngx_signal_session_t *s,
+    ngx_uint_t code, u_char *payload, size_t len);
 static void ngx_signal_session_ping(ngx_event_t *ev);
 static void ngx_signal_session_close_timeout(ngx_event_t *ev);
 static void ngx_signal_session_close(ngx_signal_session_t *s);
@@ -359,16 +361,7 @@ ngx_signal_session_close_frame(ngx_signal_session_t *s, u_char *data,
     code[0] = (u_char) (status >> 8);
     code[1] = (u_char) (status & 0xff);
 
-    ngx_signal_session_control(s, NGX_SIGNAL_WS_OP_CLOSE, code,
-                               status ? 2 : 0);
-    s->close_sent = 1;
-    ngx_signal_status_count_close(status);
-
-    if (s->ping.timer_set) {
-        ngx_del_timer(&s->ping);
-    }
-
-    ngx_add_timer(&s->close_timer, s->conf->close_timeout);
+    ngx_signal_session_send_close(s, status, code, status ? 2 : 0);
 
     return NGX_OK;
 }
@@ -401,8 +394,17 @@ ngx_signal_session_fail(ngx_signal_session_t *s, ngx_uint_t code,
     len = ngx_min(ngx_strlen(reason), NGX_SIGNAL_WS_MAX_CONTROL - 2);
     ngx_memcpy(payload + 2, reason, len);
 
-    /* a close frame goes out even past the queue limit */
-    ngx_signal_session_control(s, NGX_SIGNAL_WS_OP_CLOSE, payload, len + 2);
+    ngx_signal_session_send_close(s, code, payload, len + 2);
+}
+
+
+/* queue our close frame (even past the queue limit) and wait for theirs */
+
+static void
+ngx_signal_session_send_close(ngx_signal_session_t *s, ngx_uint_t code,
+    u_char *payload, size_t len)
+{
+    ngx_signal_session_control(s, NGX_SIGNAL_WS_OP_CLOSE, payload, len);
     s->close_sent = 1;
     ngx_signal_status_count_close(code);
 

@@ -55,6 +55,8 @@ static void ngx_signal_native_reply(ngx_signal_session_t *s,
     const char *type, ngx_str_t *room, ngx_str_t *id);
 static void ngx_signal_native_error(ngx_signal_session_t *s,
     const char *code, const char *message, ngx_str_t *room, ngx_str_t *id);
+static ngx_int_t ngx_signal_native_room(ngx_signal_session_t *s,
+    ngx_signal_native_msg_t *m, ngx_str_t *room, ngx_str_t *id);
 static void ngx_signal_native_subscribe(ngx_signal_session_t *s,
     ngx_signal_native_msg_t *m, ngx_str_t *room);
 static void ngx_signal_native_unsubscribe(ngx_signal_session_t *s,
@@ -173,20 +175,18 @@ ngx_signal_native_message(ngx_signal_session_t *s, u_char *data, size_t len)
 }
 
 
-static void
-ngx_signal_native_subscribe(ngx_signal_session_t *s,
-    ngx_signal_native_msg_t *m, ngx_str_t *room)
-{
-    ngx_int_t    rc;
-    ngx_str_t   *id;
-    const char  *err;
+/* the "room" of a subscribe or unsubscribe; answers the client if bad */
 
-    id = m->id.len ? &m->id : NULL;
+static ngx_int_t
+ngx_signal_native_room(ngx_signal_session_t *s, ngx_signal_native_msg_t *m,
+    ngx_str_t *room, ngx_str_t *id)
+{
+    const char  *err;
 
     if (!m->has_room) {
         ngx_signal_native_error(s, "invalid_message", "\"room\" is missing",
                                 NULL, id);
-        return;
+        return NGX_DECLINED;
     }
 
     err = m->room_too_long ? "is longer than signal_max_name_length"
@@ -195,6 +195,23 @@ ngx_signal_native_subscribe(ngx_signal_session_t *s,
                                                    1);
     if (err) {
         ngx_signal_native_error(s, "invalid_room", err, NULL, id);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_signal_native_subscribe(ngx_signal_session_t *s,
+    ngx_signal_native_msg_t *m, ngx_str_t *room)
+{
+    ngx_int_t    rc;
+    ngx_str_t   *id;
+
+    id = m->id.len ? &m->id : NULL;
+
+    if (ngx_signal_native_room(s, m, room, id) != NGX_OK) {
         return;
     }
 
@@ -228,22 +245,10 @@ ngx_signal_native_unsubscribe(ngx_signal_session_t *s,
     ngx_signal_native_msg_t *m, ngx_str_t *room)
 {
     ngx_str_t   *id;
-    const char  *err;
 
     id = m->id.len ? &m->id : NULL;
 
-    if (!m->has_room) {
-        ngx_signal_native_error(s, "invalid_message", "\"room\" is missing",
-                                NULL, id);
-        return;
-    }
-
-    err = m->room_too_long ? "is longer than signal_max_name_length"
-                           : ngx_signal_room_check(room->data, room->len,
-                                                   s->conf->max_name_length,
-                                                   1);
-    if (err) {
-        ngx_signal_native_error(s, "invalid_room", err, NULL, id);
+    if (ngx_signal_native_room(s, m, room, id) != NGX_OK) {
         return;
     }
 
@@ -263,8 +268,9 @@ static void
 ngx_signal_native_reply(ngx_signal_session_t *s, const char *type,
     ngx_str_t *room, ngx_str_t *id)
 {
-    u_char  buf[NGX_SIGNAL_MAX_NAME_LENGTH + NGX_SIGNAL_NATIVE_MAX_ID_RAW + 64];
-    u_char *p;
+    u_char  *p;
+    u_char   buf[NGX_SIGNAL_MAX_NAME_LENGTH + NGX_SIGNAL_NATIVE_MAX_ID_RAW
+                 + 64];
 
     p = ngx_sprintf(buf, "{\"type\":\"%s\"", type);
 
@@ -286,9 +292,10 @@ static void
 ngx_signal_native_error(ngx_signal_session_t *s, const char *code,
     const char *message, ngx_str_t *room, ngx_str_t *id)
 {
-    u_char  buf[NGX_SIGNAL_MAX_NAME_LENGTH + NGX_SIGNAL_NATIVE_MAX_ID_RAW + 512];
-    u_char *p, *last;
-    size_t  len;
+    u_char  *p, *last;
+    size_t   len;
+    u_char   buf[NGX_SIGNAL_MAX_NAME_LENGTH + NGX_SIGNAL_NATIVE_MAX_ID_RAW
+                 + 512];
 
     last = buf + sizeof(buf) - 1;
 
