@@ -539,20 +539,7 @@ ngx_signal_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_signal_init_module(ngx_cycle_t *cycle)
 {
-    ngx_core_conf_t  *ccf;
-
-    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
-
-    if (ccf->worker_processes > 1) {
-        /* say it loudly rather than lose events quietly */
-        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
-                      "signal: worker_processes is %i: a published event "
-                      "reaches only the connections of the worker that "
-                      "received it; use worker_processes 1 until the "
-                      "shared memory engine lands", ccf->worker_processes);
-    }
-
-    return NGX_OK;
+    return ngx_signal_bus_init_module(cycle);
 }
 
 
@@ -562,12 +549,17 @@ ngx_signal_init_process(ngx_cycle_t *cycle)
     ngx_signal_rooms_init();
     ngx_signal_sessions_init();
 
-    return ngx_signal_status_init_worker(cycle);
+    if (ngx_signal_status_init_worker(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_signal_bus_init_worker(cycle);
 }
 
 
 static void
 ngx_signal_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_signal_bus_exit_worker();
     ngx_signal_status_exit_worker();
 }

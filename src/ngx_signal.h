@@ -31,7 +31,22 @@
 typedef struct {
     ngx_atomic_t                pid;
     ngx_atomic_t                connections;
+    ngx_atomic_t                cursor;       /* last event log id read */
 } ngx_signal_worker_stats_t;
+
+
+/* one (event, room) in the shared event log, in publish order */
+typedef struct ngx_signal_record_s  ngx_signal_record_t;
+
+struct ngx_signal_record_s {
+    ngx_signal_record_t * volatile  next;
+    uint64_t                        id;
+    uint64_t                        seq;
+    uint16_t                        room_len;
+    uint16_t                        event_len;
+    uint32_t                        data_len;
+    u_char                          data[1];  /* room, event, data */
+};
 
 
 /* shared-memory counters behind signal_status, updated with atomics */
@@ -199,6 +214,17 @@ char *ngx_signal_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_signal_zone_assign(ngx_shm_zone_t *zone, ngx_array_t *events,
     uint64_t *seqs);
+ngx_signal_record_t *ngx_signal_zone_log_start(ngx_shm_zone_t *zone,
+    ngx_atomic_t *cursor);
+ngx_signal_record_t *ngx_signal_zone_log_next(ngx_shm_zone_t *zone,
+    uint64_t cursor);
+
+/* the cross-worker bus: wake the other workers, drain the event log */
+ngx_int_t ngx_signal_bus_init_module(ngx_cycle_t *cycle);
+ngx_int_t ngx_signal_bus_init_worker(ngx_cycle_t *cycle);
+void ngx_signal_bus_exit_worker(void);
+void ngx_signal_bus_wake(void);
+void ngx_signal_bus_drain(ngx_log_t *log);
 
 /* rooms */
 void ngx_signal_rooms_init(void);

@@ -259,24 +259,16 @@ ngx_signal_notify_publish(ngx_http_request_t *r, ngx_signal_envelope_t *env)
 
     ngx_signal_count(published, n);
 
+    /* the other workers read the log; this one delivers in log order too */
+
+    ngx_signal_bus_wake();
+    ngx_signal_bus_drain(r->connection->log);
+
     p = ngx_cpymem(out, "{\"published\":[", sizeof("{\"published\":[") - 1);
     n = 0;
 
     for (i = 0; i < env->events->nelts; i++) {
         for (j = 0; j < ev[i].nrooms; j++, n++) {
-
-            if (ngx_signal_rooms_publish(&ev[i].rooms[j], &ev[i].event,
-                                         &ev[i].data, seqs[n],
-                                         r->connection->log)
-                != NGX_OK)
-            {
-                /* out of memory: local delivery of this event failed */
-                ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                              "signal: delivering \"%V\" to \"%V\" failed",
-                              &ev[i].event, &ev[i].rooms[j]);
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
             p = ngx_sprintf(p, "%s{\"room\":\"%V\",\"event\":\"%V\","
                             "\"seq\":%uL}", n ? "," : "",
                             &ev[i].rooms[j], &ev[i].event, seqs[n]);

@@ -40,6 +40,22 @@ ngx_signal_status_init_worker(ngx_cycle_t *cycle)
 
     st = ngx_signal_zone_stats(smcf->zone);
 
+    /*
+     * Free the slots of workers that died (SIGKILL, crash): their
+     * connections no longer count and their log cursor must not hold
+     * back the event log.
+     */
+
+    for (i = 0; i < NGX_SIGNAL_STATUS_WORKERS; i++) {
+        pid = st->workers[i].pid;
+
+        if (pid != 0 && pid != (ngx_atomic_uint_t) ngx_pid
+            && kill((ngx_pid_t) pid, 0) == -1 && ngx_errno == NGX_ESRCH)
+        {
+            (void) ngx_atomic_cmp_set(&st->workers[i].pid, pid, 0);
+        }
+    }
+
     for (i = 0; i < NGX_SIGNAL_STATUS_WORKERS; i++) {
         w = &st->workers[i];
         pid = w->pid;

@@ -31,6 +31,12 @@ typedef struct {
     ngx_rbtree_node_t       sentinel;
     ngx_queue_t             lru;
     uint64_t                batch;
+
+    /* the event log: every (event, room) in publish order */
+    ngx_signal_record_t    *head;
+    ngx_signal_record_t    *tail;
+    uint64_t                last_id;
+
     ngx_signal_stats_t      stats;
 } ngx_signal_zone_sh_t;
 
@@ -48,6 +54,9 @@ static ngx_signal_zone_room_t *ngx_signal_zone_lookup(
     ngx_signal_zone_ctx_t *ctx, ngx_str_t *name, uint32_t hash);
 static ngx_signal_zone_room_t *ngx_signal_zone_create(
     ngx_signal_zone_ctx_t *ctx, ngx_str_t *name, uint32_t hash);
+static ngx_int_t ngx_signal_zone_append(ngx_signal_zone_ctx_t *ctx,
+    ngx_array_t *events, uint64_t *seqs);
+static void ngx_signal_zone_log_gc(ngx_signal_zone_ctx_t *ctx);
 
 
 char *
@@ -356,6 +365,12 @@ ngx_signal_zone_assign(ngx_shm_zone_t *zone, ngx_array_t *events,
         }
     }
 
+    /* the log order is the seq order: append under the same lock */
+
+    if (ngx_signal_zone_append(ctx, events, seqs) != NGX_OK) {
+        goto full;
+    }
+
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
     ngx_free(rooms);
@@ -397,4 +412,166 @@ ngx_signal_zone_usage(ngx_shm_zone_t *zone, size_t *size, size_t *used)
 
     *size = zone->shm.size;
     *used = (pages - ctx->shpool->pfree) * ngx_pagesize;
+}
+
+
+/*
+ * Under the lock: one record per (event, room), linked only when all of
+ * them could be allocated.
+ */
+
+static ngx_int_t
+ngx_signal_zone_append(ngx_signal_zone_ctx_t *ctx, ngx_array_t *events,
+    uint64_t *seqs)
+{
+    size_t                size;
+    u_char               *p;
+    ngx_uint_t            i, j, n, retried;
+    ngx_signal_event_t   *ev;
+    ngx_signal_record_t  *first, *last, *rec;
+
+    ev = events->elts;
+    first = NULL;
+    last = NULL;
+    n = 0;
+    retried = 0;
+
+    for (i = 0; i < events->nelts; i++) {
+        for (j = 0; j < ev[i].nrooms; j++) {
+
+            size = offsetof(ngx_signal_record_t, data) + ev[i].rooms[j].len
+                   + ev[i].event.len + ev[i].data.len;
+
+            for ( ;; ) {
+                rec = ngx_slab_alloc_locked(ctx->shpool, size);
+
+                if (rec || retried) {
+                    break;
+                }
+
+                /* make space from what every worker has read */
+                ngx_signal_zone_log_gc(ctx);
+                retried = 1;
+            }
+
+            if (rec == NULL) {
+                while (first) {
+                    rec = first->next;
+                    ngx_slab_free_locked(ctx->shpool, first);
+                    first = rec;
+                }
+
+                return NGX_DECLINED;
+            }
+
+            rec->next = NULL;
+            rec->id = ctx->sh->last_id + 1 + n;
+            rec->seq = seqs[n++];
+            rec->room_len = (uint16_t) ev[i].rooms[j].len;
+            rec->event_len = (uint16_t) ev[i].event.len;
+            rec->data_len = (uint32_t) ev[i].data.len;
+
+            p = ngx_cpymem(rec->data, ev[i].rooms[j].data, rec->room_len);
+            p = ngx_cpymem(p, ev[i].event.data, rec->event_len);
+            ngx_memcpy(p, ev[i].data.data, rec->data_len);
+
+            if (last) {
+                last->next = rec;
+
+            } else {
+                first = rec;
+            }
+
+            last = rec;
+        }
+    }
+
+    /* readers follow "next" without the lock: publish complete records */
+
+    ngx_memory_barrier();
+
+    if (ctx->sh->tail) {
+        ctx->sh->tail->next = first;
+
+    } else {
+        ctx->sh->head = first;
+    }
+
+    ctx->sh->tail = last;
+    ctx->sh->last_id += n;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Free the records every worker has moved past.  The record at a worker's
+ * cursor stays: the worker reads its "next".
+ */
+
+static void
+ngx_signal_zone_log_gc(ngx_signal_zone_ctx_t *ctx)
+{
+    uint64_t              min;
+    ngx_uint_t            i;
+    ngx_signal_record_t  *rec;
+
+    min = ctx->sh->last_id;
+
+    for (i = 0; i < NGX_SIGNAL_STATUS_WORKERS; i++) {
+        if (ctx->sh->stats.workers[i].pid != 0
+            && ctx->sh->stats.workers[i].cursor < min)
+        {
+            min = ctx->sh->stats.workers[i].cursor;
+        }
+    }
+
+    while (ctx->sh->head && ctx->sh->head->id < min) {
+        rec = ctx->sh->head;
+        ctx->sh->head = rec->next;
+        ngx_slab_free_locked(ctx->shpool, rec);
+    }
+
+    if (ctx->sh->head == NULL) {
+        ctx->sh->tail = NULL;
+    }
+}
+
+
+/* a worker starts reading the log where it ends now */
+
+ngx_signal_record_t *
+ngx_signal_zone_log_start(ngx_shm_zone_t *zone, ngx_atomic_t *cursor)
+{
+    ngx_signal_record_t    *rec;
+    ngx_signal_zone_ctx_t  *ctx = zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    *cursor = ctx->sh->last_id;
+    rec = ctx->sh->tail;
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return rec;
+}
+
+
+/* the first record after cursor, for a worker that holds no record */
+
+ngx_signal_record_t *
+ngx_signal_zone_log_next(ngx_shm_zone_t *zone, uint64_t cursor)
+{
+    ngx_signal_record_t    *rec;
+    ngx_signal_zone_ctx_t  *ctx = zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    for (rec = ctx->sh->head; rec && rec->id <= cursor; rec = rec->next) {
+        /* void */
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return rec;
 }
