@@ -14,7 +14,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
 use Test::Signal;
-use Test::Signal::WS;
+use Test::Signal::WS qw(from_json);
 
 use JSON::PP ();
 
@@ -102,9 +102,9 @@ ok($m && $m->{opcode} == 1, 'single event: text frame');
 $m //= { payload => '' };
 like($m->{payload}, qr/"data":\s*\Q$data\E\s*[,}]/,
     'single event: data delivered byte for byte');
-$ev = decode($m->{payload});
+$ev = from_json($m->{payload});
 is_deeply($ev, { type => 'event', room => 'n:x', event => 'signal:assigned',
-    data => decode($data), seq => 1 }, 'single event: event message');
+    data => from_json($data), seq => 1 }, 'single event: event message');
 
 # data before room and event in the body, data of every JSON type
 
@@ -117,7 +117,7 @@ for my $v (@values) {
         . ',"event":"t","room":"n:x"}');
     $seq++;
     $m = $ws{'n:x'}->recv_message() // { payload => '' };
-    $ev = decode($m->{payload}) // {};
+    $ev = from_json($m->{payload}) // {};
     if ($r->{status} == 202 && $m->{payload} =~ /"data":\Q$v\E[,}]/
         && ($ev->{seq} // 0) == $seq)
     {
@@ -137,7 +137,7 @@ $seq++;
 $m = $ws{'n:x'}->recv_message() // { payload => '' };
 like($m->{payload}, qr/"data":\s*\Q[ 1 , 2 ]\E\s*[,}]/,
     'whitespace inside data preserved');
-is_deeply(decode($m->{payload}), { type => 'event', room => 'n:x',
+is_deeply(from_json($m->{payload}), { type => 'event', room => 'n:x',
     event => 't', data => [ 1, 2 ], seq => $seq },
     'event from a body with whitespace is valid JSON');
 
@@ -148,7 +148,7 @@ is($r->{status}, 202, 'no data: 202');
 $seq++;
 $m = $ws{'n:x'}->recv_message() // { payload => '' };
 like($m->{payload}, qr/"data":null[,}]/, 'no data: "data":null');
-is_deeply(decode($m->{payload}), { type => 'event', room => 'n:x',
+is_deeply(from_json($m->{payload}), { type => 'event', room => 'n:x',
     event => 'nodata', data => undef, seq => $seq }, 'no data: event');
 
 # other clients saw nothing of n:x
@@ -267,7 +267,7 @@ is_deeply($r->{json}, { published => [ { room => 'n:b', event => 'big',
 $m = $ws{'n:b'}->recv_message() // { payload => '' };
 ok(index($m->{payload}, '"data":' . $big) >= 0,
     'large body in a temp file: data delivered intact');
-is((decode($m->{payload}) // {})->{seq}, 4,
+is((from_json($m->{payload}) // {})->{seq}, 4,
     'large body in a temp file: valid event');
 like($t->read_file('error.log'), qr/buffered to a temporary file/,
     'large body was buffered to a temporary file');
@@ -385,36 +385,11 @@ is(scalar $ws{'n:a'}->expect_close(), 1000, 'close');
 
 ###############################################################################
 
-sub subscribed {
-    my ($room) = @_;
-    my $ws = $t->ws('/ws');
-    die "handshake to /ws failed: $ws->{status}\n"
-        unless ref $ws eq 'Test::Signal::WS';
-    $ws->send_json({ type => 'subscribe', room => $room });
-    my $j = $ws->recv_json() // {};
-    die "subscribe $room failed: " . $JSON->encode($j) . "\n"
-        unless ($j->{type} // '') eq 'subscribed';
-    return $ws;
-}
-
-sub decode {
-    my ($s) = @_;
-    return eval { $JSON->decode($s) };
-}
+# a client of /ws subscribed to $room
+sub subscribed { $t->subscriber('/ws', @_) }
 
 # 1 if none of the clients receives a frame within a short time
-sub nothing {
-    my (@ws) = @_;
-    my $clean = 1;
-    for my $ws (@ws) {
-        my $f = $ws->recv_frame(0.15);
-        if ($f) {
-            diag("unexpected frame: $f->{payload}");
-            $clean = 0;
-        }
-    }
-    return $clean;
-}
+sub nothing { Test::Signal::WS->expect_silence([@_]) }
 
 sub req {
     my ($body, $conn) = @_;

@@ -322,17 +322,8 @@ $one->expect_close();
 
 ###############################################################################
 
-sub subscribed {
-    my ($room) = @_;
-    my $ws = $t->ws('/ws');
-    die "handshake to /ws failed: $ws->{status}\n"
-        unless ref $ws eq 'Test::Signal::WS';
-    $ws->send_json({ type => 'subscribe', room => $room });
-    my $j = $ws->recv_json() // {};
-    die "subscribe $room failed: " . $JSON->encode($j) . "\n"
-        unless ($j->{type} // '') eq 'subscribed';
-    return $ws;
-}
+# a client of /ws subscribed to $room
+sub subscribed { $t->subscriber('/ws', @_) }
 
 # 3 tests: status; JSON {"error","detail"} (error code, detail pattern);
 # nothing delivered to the watchers
@@ -355,20 +346,7 @@ sub refused {
 }
 
 # 1 if none of the clients receives a frame within a short time
-sub nothing {
-    my (@ws) = @_;
-    my $clean = 1;
-    my $wait = 0.04;
-    for my $ws (@ws) {
-        my $f = $ws->recv_frame($wait);
-        $wait = 0.005;
-        if ($f) {
-            diag("unexpected frame: $f->{payload}");
-            $clean = 0;
-        }
-    }
-    return $clean;
-}
+sub nothing { Test::Signal::WS->expect_silence([@_], 0.04, 0.005) }
 
 sub printable {
     my ($s) = @_;

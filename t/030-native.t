@@ -14,7 +14,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
 use Test::Signal;
-use Test::Signal::WS;
+use Test::Signal::WS qw(from_json);
 
 use JSON::PP ();
 
@@ -84,89 +84,90 @@ is($ws->{status}, 101, 'handshake');
 
 # subscribe / unsubscribe replies and ids
 
-$m = ask($ws, '{"type":"subscribe","room":"r:1"}');
-is_deeply(dec($m), { type => 'subscribed', room => 'r:1' },
+$m = $ws->ask('{"type":"subscribe","room":"r:1"}');
+is_deeply(from_json($m), { type => 'subscribed', room => 'r:1' },
     'subscribe without id: no id in the reply');
 
-$m = ask($ws, '{"type":"subscribe","room":"r:2","id":"abc"}');
-is_deeply(dec($m), { type => 'subscribed', room => 'r:2', id => 'abc' },
+$m = $ws->ask('{"type":"subscribe","room":"r:2","id":"abc"}');
+is_deeply(from_json($m), { type => 'subscribed', room => 'r:2', id => 'abc' },
     'subscribe with a string id');
 
-$m = ask($ws, '{"id":42,"room":"r:3","type":"subscribe"}');
-is_deeply(dec($m), { type => 'subscribed', room => 'r:3', id => 42 },
+$m = $ws->ask('{"id":42,"room":"r:3","type":"subscribe"}');
+is_deeply(from_json($m), { type => 'subscribed', room => 'r:3', id => 42 },
     'subscribe with an integer id, fields in any order');
 like($m, qr/"id":42[,}]/, 'integer id echoed as an integer');
 
-$m = ask($ws, '{"type":"ping","id":1234567890123}');
+$m = $ws->ask('{"type":"ping","id":1234567890123}');
 like($m, qr/"id":1234567890123[,}]/, 'large integer id echoed exactly');
-is((dec($m) // {})->{type}, 'pong', 'ping: pong');
+is((from_json($m) // {})->{type}, 'pong', 'ping: pong');
 
-$m = ask($ws, '{"type":"ping","id":0}');
+$m = $ws->ask('{"type":"ping","id":0}');
 like($m, qr/"id":0[,}]/, 'id 0 echoed');
 
-$m = ask($ws, '{"type":"ping","id":-7}');
+$m = $ws->ask('{"type":"ping","id":-7}');
 like($m, qr/"id":-7[,}]/, 'negative integer id echoed');
 
-$m = ask($ws, '{"type":"ping"}');
-is_deeply(dec($m), { type => 'pong' }, 'ping without id: pong without id');
+$m = $ws->ask('{"type":"ping"}');
+is_deeply(from_json($m), { type => 'pong' },
+    'ping without id: pong without id');
 
-$m = ask($ws, '{"type":"ping","id":"a\\"b\\\\c\u00e9 \\u2603"}');
-is_deeply(dec($m), { type => 'pong', id => "a\"b\\c\x{e9} \x{2603}" },
+$m = $ws->ask('{"type":"ping","id":"a\\"b\\\\c\u00e9 \\u2603"}');
+is_deeply(from_json($m), { type => 'pong', id => "a\"b\\c\x{e9} \x{2603}" },
     'string id with escapes and UTF-8 echoed');
 
 my $id64 = join('', map { chr(ord('a') + $_ % 26) } 1 .. 64);
-$m = ask($ws, '{"type":"ping","id":"' . $id64 . '"}');
-is_deeply(dec($m), { type => 'pong', id => $id64 },
+$m = $ws->ask('{"type":"ping","id":"' . $id64 . '"}');
+is_deeply(from_json($m), { type => 'pong', id => $id64 },
     'string id of 64 bytes echoed');
 
-$m = ask($ws, '{"type":"ping","id":"' . $id64 . 'x"}');
+$m = $ws->ask('{"type":"ping","id":"' . $id64 . 'x"}');
 err_ok($m, 'invalid_message', undef, 'string id of 65 bytes');
 
 for my $case ([ 'an object', '{"x":1}' ], [ 'an array', '["a"]' ],
     [ 'a float', '1.5' ], [ 'true', 'true' ], [ 'an exponent', '1e3' ])
 {
-    $m = ask($ws, '{"type":"ping","id":' . $case->[1] . '}');
+    $m = $ws->ask('{"type":"ping","id":' . $case->[1] . '}');
     err_ok($m, 'invalid_message', undef, "id is $case->[0]");
 }
 
-$m = ask($ws, '{"type":"unsubscribe","room":"r:2","id":"u1"}');
-is_deeply(dec($m), { type => 'unsubscribed', room => 'r:2', id => 'u1' },
+$m = $ws->ask('{"type":"unsubscribe","room":"r:2","id":"u1"}');
+is_deeply(from_json($m), { type => 'unsubscribed', room => 'r:2', id => 'u1' },
     'unsubscribe with id');
 
-$m = ask($ws, '{"type":"unsubscribe","room":"r:3"}');
-is_deeply(dec($m), { type => 'unsubscribed', room => 'r:3' },
+$m = $ws->ask('{"type":"unsubscribe","room":"r:3"}');
+is_deeply(from_json($m), { type => 'unsubscribed', room => 'r:3' },
     'unsubscribe without id');
 
 # subscribed twice: "subscribed" again, events once
 
-$m = ask($ws, '{"type":"subscribe","room":"r:1","id":2}');
-is_deeply(dec($m), { type => 'subscribed', room => 'r:1', id => 2 },
+$m = $ws->ask('{"type":"subscribe","room":"r:1","id":2}');
+is_deeply(from_json($m), { type => 'subscribed', room => 'r:1', id => 2 },
     'subscribe again: subscribed');
 
-publish('r:1', 'e', '{"n":1}');
+$t->publish('r:1', 'e', '{"n":1}');
 is_deeply($ws->recv_json(), { type => 'event', room => 'r:1', event => 'e',
     data => { n => 1 }, seq => 1 }, 'subscribed twice: event');
 ok(nothing($ws), 'subscribed twice: event delivered once');
 
 # unsubscribed: no more events
 
-publish('r:2', 'e', '1');
-publish('r:3', 'e', '1');
+$t->publish('r:2', 'e', '1');
+$t->publish('r:3', 'e', '1');
 ok(nothing($ws), 'unsubscribed rooms: no events');
 
-$m = ask($ws, '{"type":"unsubscribe","room":"r:1"}');
-is_deeply(dec($m), { type => 'unsubscribed', room => 'r:1' },
+$m = $ws->ask('{"type":"unsubscribe","room":"r:1"}');
+is_deeply(from_json($m), { type => 'unsubscribed', room => 'r:1' },
     'unsubscribe r:1');
-publish('r:1', 'e', '2');
+$t->publish('r:1', 'e', '2');
 ok(nothing($ws), 'after unsubscribe: no events');
 
-$m = ask($ws, '{"type":"unsubscribe","room":"r:1","id":"again"}');
+$m = $ws->ask('{"type":"unsubscribe","room":"r:1","id":"again"}');
 err_ok($m, 'not_subscribed', 'again', 'unsubscribe twice');
 
-$m = ask($ws, '{"type":"unsubscribe","room":"r:never","id":5}');
+$m = $ws->ask('{"type":"unsubscribe","room":"r:never","id":5}');
 err_ok($m, 'not_subscribed', 5, 'unsubscribe a room never joined');
 
-$m = ask($ws, '{"type":"unsubscribe","room":"r:*"}');
+$m = $ws->ask('{"type":"unsubscribe","room":"r:*"}');
 err_ok($m, 'not_subscribed', undef, 'unsubscribe a family never joined');
 
 # invalid messages: error reply, connection stays open
@@ -183,105 +184,105 @@ for my $case (
     [ 'number', '5' ],
     [ 'null', 'null' ])
 {
-    $m = ask($ws, $case->[1]);
+    $m = $ws->ask($case->[1]);
     err_ok($m, 'invalid_json', undef, "invalid JSON: $case->[0]");
 }
 
-$m = ask($ws, '{"type":"ping","id":"p1"}');
-is_deeply(dec($m), { type => 'pong', id => 'p1' },
+$m = $ws->ask('{"type":"ping","id":"p1"}');
+is_deeply(from_json($m), { type => 'pong', id => 'p1' },
     'connection open after invalid JSON: ping answered');
 
-$m = ask($ws, ' {"type":"ping","id":"ws"}');
-is_deeply(dec($m), { type => 'pong', id => 'ws' },
+$m = $ws->ask(' {"type":"ping","id":"ws"}');
+is_deeply(from_json($m), { type => 'pong', id => 'ws' },
     'object after leading whitespace is a JSON object');
 
-$m = ask($ws, "{\"type\":\"ping\",\"id\":\"ws2\"}\n ");
-is_deeply(dec($m), { type => 'pong', id => 'ws2' },
+$m = $ws->ask("{\"type\":\"ping\",\"id\":\"ws2\"}\n ");
+is_deeply(from_json($m), { type => 'pong', id => 'ws2' },
     'object with trailing whitespace is a JSON object');
 
-$m = ask($ws, "{ \"type\" : \"ping\" ,\n\"id\" :\t7 }");
-is_deeply(dec($m), { type => 'pong', id => 7 },
+$m = $ws->ask("{ \"type\" : \"ping\" ,\n\"id\" :\t7 }");
+is_deeply(from_json($m), { type => 'pong', id => 7 },
     'whitespace inside the object');
 
 # fields
 
-$m = ask($ws, '{"room":"r:1","id":"t1"}');
+$m = $ws->ask('{"room":"r:1","id":"t1"}');
 err_ok($m, 'invalid_message', 't1', 'missing type');
 
-$m = ask($ws, '{}');
+$m = $ws->ask('{}');
 err_ok($m, 'invalid_message', undef, 'empty object');
 
-$m = ask($ws, '{"type":5}');
+$m = $ws->ask('{"type":5}');
 err_ok($m, 'invalid_message', undef, 'type is a number');
 
-$m = ask($ws, '{"type":["ping"]}');
+$m = $ws->ask('{"type":["ping"]}');
 err_ok($m, 'invalid_message', undef, 'type is an array');
 
-$m = ask($ws, '{"type":"publish","room":"r:1","id":"t2"}');
+$m = $ws->ask('{"type":"publish","room":"r:1","id":"t2"}');
 err_ok($m, 'unknown_type', 't2', 'unknown type');
 
-$m = ask($ws, '{"type":"PING"}');
+$m = $ws->ask('{"type":"PING"}');
 err_ok($m, 'unknown_type', undef, 'types are case-sensitive');
 
-$m = ask($ws, '{"type":"subscribe","id":3}');
+$m = $ws->ask('{"type":"subscribe","id":3}');
 err_ok($m, 'invalid_message', 3, 'subscribe without room');
 
-$m = ask($ws, '{"type":"unsubscribe"}');
+$m = $ws->ask('{"type":"unsubscribe"}');
 err_ok($m, 'invalid_message', undef, 'unsubscribe without room');
 
 for my $case ([ 'a number', '5' ], [ 'null', 'null' ],
     [ 'an array', '["r:1"]' ], [ 'an object', '{"r":1}' ])
 {
-    $m = ask($ws, '{"type":"subscribe","room":' . $case->[1] . '}');
+    $m = $ws->ask('{"type":"subscribe","room":' . $case->[1] . '}');
     err_ok($m, 'invalid_message', undef, "room is $case->[0]");
 }
 
 for my $room ('a b', 'a!', 'r:', '', 'r:1:', 'caf' . "\x{e9}", 'r:*:x',
     '*', 'r:' . ('x' x 127), 'r:' . ('x' x 2000))
 {
-    $m = ask($ws, $JSON->encode({ type => 'subscribe', room => $room,
+    $m = $ws->ask($JSON->encode({ type => 'subscribe', room => $room,
         id => 'bad' }));
     err_ok($m, 'invalid_room', 'bad', 'invalid room "'
         . (length $room > 12 ? length($room) . ' bytes' : $room) . '"');
 }
 
-$m = ask($ws, $JSON->encode({ type => 'unsubscribe', room => 'a b' }));
+$m = $ws->ask($JSON->encode({ type => 'unsubscribe', room => 'a b' }));
 err_ok($m, 'invalid_room', undef, 'unsubscribe an invalid room');
 
-$m = ask($ws, $JSON->encode({ type => 'subscribe',
+$m = $ws->ask($JSON->encode({ type => 'subscribe',
     room => 'r:' . ('x' x 126) }));
-is_deeply(dec($m), { type => 'subscribed', room => 'r:' . ('x' x 126) },
+is_deeply(from_json($m), { type => 'subscribed', room => 'r:' . ('x' x 126) },
     'room of 128 bytes accepted');
 
 # nesting and unknown fields
 
 my $deep = ('[' x 50) . (']' x 50);
-$m = ask($ws, '{"type":"ping","x":' . $deep . '}');
+$m = $ws->ask('{"type":"ping","x":' . $deep . '}');
 err_ok($m, 'invalid_json', undef, 'unknown field nested 50 deep');
 
 $deep = ('{"a":' x 50) . '1' . ('}' x 50);
-$m = ask($ws, '{"type":"ping","x":' . $deep . '}');
+$m = $ws->ask('{"type":"ping","x":' . $deep . '}');
 err_ok($m, 'invalid_json', undef, 'unknown field of objects nested 50 deep');
 
-$m = ask($ws, '{"type":"ping","id":"deep"}');
-is_deeply(dec($m), { type => 'pong', id => 'deep' },
+$m = $ws->ask('{"type":"ping","id":"deep"}');
+is_deeply(from_json($m), { type => 'pong', id => 'deep' },
     'connection open after deep nesting');
 
-$m = ask($ws, '{"type":"ping","x":[[[{"a":[1,{"b":null}]}]]],"id":"n"}');
-is_deeply(dec($m), { type => 'pong', id => 'n' },
+$m = $ws->ask('{"type":"ping","x":[[[{"a":[1,{"b":null}]}]]],"id":"n"}');
+is_deeply(from_json($m), { type => 'pong', id => 'n' },
     'unknown field nested a few levels ignored');
 
-$m = ask($ws, '{"v":2,"type":"subscribe","extra":{"id":"no","room":"no",'
+$m = $ws->ask('{"v":2,"type":"subscribe","extra":{"id":"no","room":"no",'
     . '"type":"no"},"room":"r:5","list":[{"type":"x"}],"id":"s5",'
     . '"flag":true,"n":null}');
-is_deeply(dec($m), { type => 'subscribed', room => 'r:5', id => 's5' },
+is_deeply(from_json($m), { type => 'subscribed', room => 'r:5', id => 's5' },
     'unknown fields ignored, nested type/room/id not taken');
 
-$m = ask($ws, '{"type":"ping","room":"r:1","id":"pr"}');
-is_deeply(dec($m), { type => 'pong', id => 'pr' },
+$m = $ws->ask('{"type":"ping","room":"r:1","id":"pr"}');
+is_deeply(from_json($m), { type => 'pong', id => 'pr' },
     'room in a ping ignored');
 
-publish('r:5', 'e', '"five"');
+$t->publish('r:5', 'e', '"five"');
 is_deeply($ws->recv_json(), { type => 'event', room => 'r:5', event => 'e',
     data => 'five', seq => 1 }, 'subscribed with extra fields: event');
 
@@ -298,20 +299,20 @@ my %allowed = ('user:7' => 1, 'pub:a' => 1, 'pub:a:b' => 1, 'pub:*' => 1,
     'user:*' => 0, 'pub' => 0, 'pubx:1' => 0, 'exactly' => 0, 'r:1' => 0,
     'user:$arg_user' => 0);
 for my $room (sort keys %allowed) {
-    $m = ask($ws, $JSON->encode({ type => 'subscribe', room => $room,
+    $m = $ws->ask($JSON->encode({ type => 'subscribe', room => $room,
         id => $room }));
     if ($room eq 'user:$arg_user') {
         err_ok($m, 'invalid_room', $room, "restricted: \"$room\" invalid");
     } elsif ($allowed{$room}) {
-        is_deeply(dec($m), { type => 'subscribed', room => $room,
+        is_deeply(from_json($m), { type => 'subscribed', room => $room,
             id => $room }, "restricted: \"$room\" allowed");
     } else {
         err_ok($m, 'forbidden', $room, "restricted: \"$room\" forbidden");
     }
 }
 
-publish('user:8', 'e', '8');
-publish('user:7', 'e', '7');
+$t->publish('user:8', 'e', '8');
+$t->publish('user:7', 'e', '7');
 is_deeply($ws->recv_json(), { type => 'event', room => 'user:7',
     event => 'e', data => 7, seq => 1 },
     'restricted: event of the allowed room only');
@@ -320,16 +321,16 @@ $ws->send_close(1000);
 $ws->expect_close();
 
 $ws = $t->ws('/restricted?user=8');
-$m = ask($ws, '{"type":"subscribe","room":"user:7"}');
+$m = $ws->ask('{"type":"subscribe","room":"user:7"}');
 err_ok($m, 'forbidden', undef, 'restricted, other user: user:7 forbidden');
-$m = ask($ws, '{"type":"subscribe","room":"user:8"}');
-is_deeply(dec($m), { type => 'subscribed', room => 'user:8' },
+$m = $ws->ask('{"type":"subscribe","room":"user:8"}');
+is_deeply(from_json($m), { type => 'subscribed', room => 'user:8' },
     'restricted, other user: user:8 allowed');
 $ws->send_close(1000);
 $ws->expect_close();
 
 $ws = $t->ws('/none');
-$m = ask($ws, '{"type":"subscribe","room":"r:1","id":1}');
+$m = $ws->ask('{"type":"subscribe","room":"r:1","id":1}');
 err_ok($m, 'forbidden', 1, 'no signal_allow_subscribe: forbidden');
 $ws->send_close(1000);
 $ws->expect_close();
@@ -340,27 +341,27 @@ $ws = $t->ws('/join?startup=42&user=7');
 is($ws->{status}, 101, 'join: handshake');
 my $ws2 = $t->ws('/join?startup=43&user=8');
 
-publish('startup:42', 'a', '1');
-publish('startup:43', 'b', '2');
-publish('user:7', 'c', '3');
+$t->publish('startup:42', 'a', '1');
+$t->publish('startup:43', 'b', '2');
+$t->publish('user:7', 'c', '3');
 is(events($ws, 2), 'startup:42/a/1 user:7/c/2',
     'join: events of startup:42 and user:7');
 is(events($ws2, 1), 'startup:43/b/1', 'join: the other connection');
 ok(nothing($ws, $ws2), 'join: nothing else');
 
-$m = ask($ws, '{"type":"subscribe","room":"startup:43"}');
+$m = $ws->ask('{"type":"subscribe","room":"startup:43"}');
 err_ok($m, 'forbidden', undef, 'join: subscribe not allowed');
 
-$m = ask($ws, '{"type":"unsubscribe","room":"startup:42","id":"x"}');
-is_deeply(dec($m), { type => 'unsubscribed', room => 'startup:42',
+$m = $ws->ask('{"type":"unsubscribe","room":"startup:42","id":"x"}');
+is_deeply(from_json($m), { type => 'unsubscribed', room => 'startup:42',
     id => 'x' }, 'join: unsubscribe a joined room');
 
-publish('startup:42', 'a', '1');
-publish('user:7', 'c', '1');
+$t->publish('startup:42', 'a', '1');
+$t->publish('user:7', 'c', '1');
 is(events($ws, 1), 'user:7/c/3', 'join: left startup:42, still in user:7');
 ok(nothing($ws), 'join: no event of startup:42');
 
-$m = ask($ws, '{"type":"unsubscribe","room":"startup:42"}');
+$m = $ws->ask('{"type":"unsubscribe","room":"startup:42"}');
 err_ok($m, 'not_subscribed', undef, 'join: unsubscribe it again');
 
 $ws->send_close(1000);
@@ -373,40 +374,41 @@ $ws2->expect_close();
 $ws = $t->ws('/limited?a=1&b=2');
 is($ws->{status}, 101, 'limited: handshake with two joined rooms');
 
-$m = ask($ws, '{"type":"subscribe","room":"x:1"}');
-is_deeply(dec($m), { type => 'subscribed', room => 'x:1' },
+$m = $ws->ask('{"type":"subscribe","room":"x:1"}');
+is_deeply(from_json($m), { type => 'subscribed', room => 'x:1' },
     'limited: third room');
 
-$m = ask($ws, '{"type":"subscribe","room":"x:2","id":"four"}');
+$m = $ws->ask('{"type":"subscribe","room":"x:2","id":"four"}');
 err_ok($m, 'too_many_rooms', 'four', 'limited: fourth room');
 
-$m = ask($ws, '{"type":"subscribe","room":"x:*"}');
+$m = $ws->ask('{"type":"subscribe","room":"x:*"}');
 err_ok($m, 'too_many_rooms', undef, 'limited: a family counts too');
 
-$m = ask($ws, '{"type":"subscribe","room":"x:1","id":"again"}');
-is_deeply(dec($m), { type => 'subscribed', room => 'x:1', id => 'again' },
+$m = $ws->ask('{"type":"subscribe","room":"x:1","id":"again"}');
+is_deeply(from_json($m),
+    { type => 'subscribed', room => 'x:1', id => 'again' },
     'limited: subscribing a room already in at the limit: subscribed');
 
-$m = ask($ws, '{"type":"subscribe","room":"j:1"}');
-is_deeply(dec($m), { type => 'subscribed', room => 'j:1' },
+$m = $ws->ask('{"type":"subscribe","room":"j:1"}');
+is_deeply(from_json($m), { type => 'subscribed', room => 'j:1' },
     'limited: subscribing a joined room at the limit: subscribed');
 
-$m = ask($ws, '{"type":"unsubscribe","room":"j:1"}');
-is_deeply(dec($m), { type => 'unsubscribed', room => 'j:1' },
+$m = $ws->ask('{"type":"unsubscribe","room":"j:1"}');
+is_deeply(from_json($m), { type => 'unsubscribed', room => 'j:1' },
     'limited: unsubscribe a joined room');
 
-$m = ask($ws, '{"type":"subscribe","room":"x:2"}');
-is_deeply(dec($m), { type => 'subscribed', room => 'x:2' },
+$m = $ws->ask('{"type":"subscribe","room":"x:2"}');
+is_deeply(from_json($m), { type => 'subscribed', room => 'x:2' },
     'limited: room freed, subscribe again');
 
-$m = ask($ws, '{"type":"subscribe","room":"x:3"}');
+$m = $ws->ask('{"type":"subscribe","room":"x:3"}');
 err_ok($m, 'too_many_rooms', undef, 'limited: at the limit again');
 
-publish('j:1', 'e', '1');
-publish('j:2', 'e', '2');
-publish('x:1', 'e', '3');
-publish('x:2', 'e', '4');
-publish('x:3', 'e', '5');
+$t->publish('j:1', 'e', '1');
+$t->publish('j:2', 'e', '2');
+$t->publish('x:1', 'e', '3');
+$t->publish('x:2', 'e', '4');
+$t->publish('x:3', 'e', '5');
 is(events($ws, 3), 'j:2/e/1 x:1/e/1 x:2/e/1',
     'limited: events of the three rooms');
 ok(nothing($ws), 'limited: nothing from left or refused rooms');
@@ -420,8 +422,8 @@ $ws = $t->ws('/limited?a=1&b=1');
 is(ref $ws ? $ws->{status} : 0, 101,
     'limited: the same room joined twice through signal_join');
 if (ref $ws eq 'Test::Signal::WS') {
-    $m = ask($ws, '{"type":"subscribe","room":"x:1"}')
-        . ask($ws, '{"type":"subscribe","room":"x:2"}');
+    $m = $ws->ask('{"type":"subscribe","room":"x:1"}')
+        . $ws->ask('{"type":"subscribe","room":"x:2"}');
     is($m, '{"type":"subscribed","room":"x:1"}'
         . '{"type":"subscribed","room":"x:2"}',
         'limited: a room joined twice counts once');
@@ -433,23 +435,10 @@ if (ref $ws eq 'Test::Signal::WS') {
 
 ###############################################################################
 
-# sends a text message, returns the payload of the next text message
-sub ask {
-    my ($ws, $text) = @_;
-    $ws->send_text($text);
-    my $m = $ws->recv_message();
-    return $m ? $m->{payload} : '';
-}
-
-sub dec {
-    my ($s) = @_;
-    return eval { $JSON->decode($s) };
-}
-
 # an error reply with this code, a message, and the id (or no id)
 sub err_ok {
     my ($m, $code, $id, $name) = @_;
-    my $j = dec($m);
+    my $j = from_json($m);
     my $ok = ref $j eq 'HASH' && ($j->{type} // '') eq 'error'
         && ($j->{code} // '') eq $code
         && defined $j->{message} && !ref $j->{message}
@@ -459,15 +448,6 @@ sub err_ok {
     ok($ok, "$name: error $code") or diag("got: $m");
 }
 
-sub publish {
-    my ($room, $event, $data) = @_;
-    my $r = $t->notify('/notify', '{"room":"' . $room . '","event":"'
-        . $event . '","data":' . $data . '}');
-    die "publish to $room: $r->{status} $r->{body}\n"
-        unless $r->{status} == 202;
-    return $r;
-}
-
 # the next $n events as "room/event/seq"
 sub events {
     my ($ws, $n) = @_;
@@ -475,17 +455,7 @@ sub events {
         join('/', map { $_ // '?' } @$j{qw/room event seq/}) } 1 .. $n);
 }
 
-sub nothing {
-    my (@ws) = @_;
-    my $clean = 1;
-    for my $ws (@ws) {
-        my $f = $ws->recv_frame(0.15);
-        if ($f) {
-            diag("unexpected frame: $f->{payload}");
-            $clean = 0;
-        }
-    }
-    return $clean;
-}
+# 1 if none of the clients receives a frame within a short time
+sub nothing { Test::Signal::WS->expect_silence([@_]) }
 
 ###############################################################################

@@ -67,12 +67,12 @@ my $JSON = JSON::PP->new->utf8->canonical->allow_nonref;
 my $fam = client('bulk_upload:*');
 my $plain = client('bulk_upload');
 
-publish('bulk_upload:1', 'p', '1');
-publish('bulk_upload:2:parts', 'p', '2');
-publish('bulk_upload', 'p', '3');
-publish('bulk_uploadX:1', 'p', '4');
-publish('xbulk_upload:1', 'p', '5');
-publish('bulk_upload_1', 'p', '6');
+$t->publish('bulk_upload:1', 'p', '1');
+$t->publish('bulk_upload:2:parts', 'p', '2');
+$t->publish('bulk_upload', 'p', '3');
+$t->publish('bulk_uploadX:1', 'p', '4');
+$t->publish('xbulk_upload:1', 'p', '5');
+$t->publish('bulk_upload_1', 'p', '6');
 
 is(events($fam, 2), 'bulk_upload:1/p/1/1 bulk_upload:2:parts/p/1/2',
     'family: bulk_upload:1 and bulk_upload:2:parts, room as published');
@@ -85,12 +85,12 @@ ok(nothing($plain), 'room bulk_upload: nothing from bulk_upload:*');
 
 my $nest = client('a:*', 'a:b:*');
 
-publish('a:b:c', 'n', '1');
-publish('a:x', 'n', '2');
-publish('a:b', 'n', '3');
-publish('a:b:c:d', 'n', '4');
-publish('a', 'n', '5');
-publish('b:a:b:c', 'n', '6');
+$t->publish('a:b:c', 'n', '1');
+$t->publish('a:x', 'n', '2');
+$t->publish('a:b', 'n', '3');
+$t->publish('a:b:c:d', 'n', '4');
+$t->publish('a', 'n', '5');
+$t->publish('b:a:b:c', 'n', '6');
 
 is(events($nest, 4), 'a:b:c/n/1/1 a:x/n/1/2 a:b/n/1/3 a:b:c:d/n/1/4',
     'nested families: each event once, in order');
@@ -101,11 +101,11 @@ ok(nothing($nest), 'nested families: no duplicates, nothing from a or b:*');
 my $both = client('bulk_upload:123', 'bulk_upload:*');
 my $all = client('x:1:2', 'x:*', 'x:1:*', 'x:1');
 
-publish('bulk_upload:123', 'progress', '{"pct":10}');
-publish('bulk_upload:124', 'progress', '{"pct":20}');
-publish('x:1:2', 'e', '1');
-publish('x:1', 'e', '2');
-publish('x:1:2:3', 'e', '3');
+$t->publish('bulk_upload:123', 'progress', '{"pct":10}');
+$t->publish('bulk_upload:124', 'progress', '{"pct":20}');
+$t->publish('x:1:2', 'e', '1');
+$t->publish('x:1', 'e', '2');
+$t->publish('x:1:2:3', 'e', '3');
 
 is(events($both, 2), 'bulk_upload:123/progress/1/{"pct":10} '
     . 'bulk_upload:124/progress/1/{"pct":20}',
@@ -122,8 +122,8 @@ is(events($fam, 2), 'bulk_upload:123/progress/1/{"pct":10} '
 
 $both->send_json({ type => 'unsubscribe', room => 'bulk_upload:*' });
 is(($both->recv_json() // {})->{type}, 'unsubscribed', 'leave the family');
-publish('bulk_upload:123', 'progress', '3');
-publish('bulk_upload:125', 'progress', '4');
+$t->publish('bulk_upload:123', 'progress', '3');
+$t->publish('bulk_upload:125', 'progress', '4');
 is(events($both, 1), 'bulk_upload:123/progress/2/3',
     'after leaving the family: own room only');
 ok(nothing($both), 'after leaving the family: nothing from others');
@@ -137,10 +137,10 @@ my $s1b = client('startup:1');
 my $s10 = client('startup:10');
 my $s2 = client('startup:2');
 
-publish('startup:2', 's', '2');
-publish('startup:10', 's', '10');
-publish('startup:1', 's', '1');
-publish('startup:1:x', 's', '1');
+$t->publish('startup:2', 's', '2');
+$t->publish('startup:10', 's', '10');
+$t->publish('startup:1', 's', '1');
+$t->publish('startup:1:x', 's', '1');
 
 is(events($s1, 1), 'startup:1/s/1/1', 'isolation: startup:1 own event');
 is(events($s1b, 1), 'startup:1/s/1/1', 'isolation: second member too');
@@ -151,8 +151,8 @@ ok(nothing($s1, $s1b, $s10, $s2), 'isolation: nothing from other rooms');
 # several members of a room all receive
 
 my @m = map { client('many:1') } 1 .. 5;
-publish('many:1', 'm', '"hi"');
-publish('many:1', 'm', '"again"');
+$t->publish('many:1', 'm', '"hi"');
+$t->publish('many:1', 'm', '"again"');
 is(join(',', map { events($_, 2) } @m),
     join(',', ('many:1/m/1/"hi" many:1/m/2/"again"') x 5),
     '5 members: all receive both events');
@@ -165,12 +165,12 @@ my @gone = map { client('d:1', 'd:*') } 1 .. 3;
 $gone[0]->close();                           # FIN, nothing unread
 $gone[1]->send_text('{"type":"ping","id":');  # closed mid-message
 $gone[1]->close();
-publish('d:1', 'x', '1');                    # unread by gone[2]
+$t->publish('d:1', 'x', '1');                    # unread by gone[2]
 $gone[2]->close();                           # RST: unread data
 
 my $ok = 0;
 for my $i (2 .. 21) {
-    my $r = publish('d:1', 'x', $i);
+    my $r = $t->publish('d:1', 'x', $i);
     $ok++ if $r->{status} == 202;
 }
 is($ok, 20, 'abrupt disconnects: publishing still works');
@@ -184,17 +184,17 @@ ok(nothing(@stay), 'abrupt disconnects: no duplicates');
 my $churn_ok = 1;
 for my $round (1 .. 10) {
     my @c = map { client('c:1', 'c:*') } 1 .. 5;
-    publish('c:1', 'x', $round);
+    $t->publish('c:1', 'x', $round);
     $_->close() for @c[0 .. 2];
-    publish('c:1:2', 'x', $round);
+    $t->publish('c:1:2', 'x', $round);
     $_->close() for @c[3 .. 4];
 }
-my $r = publish('c:1', 'x', '"end"');
+my $r = $t->publish('c:1', 'x', '"end"');
 is_deeply($r->{json}, { published => [ { room => 'c:1', event => 'x',
     seq => 11 } ] }, 'after churn: room keeps its seq');
 
 my $late = client('c:1');
-publish('c:1', 'x', '"late"');
+$t->publish('c:1', 'x', '"late"');
 is(events($late, 1), 'c:1/x/12/"late"', 'after churn: a new member receives');
 
 # 200 connections in one room, 20 events each, in order
@@ -216,7 +216,7 @@ for (@crowd) {
 is($pongs, 200, '200 connections answer');
 
 for my $i (1 .. 10) {
-    publish('crowd', 'tick', "{\"i\":$i}");
+    $t->publish('crowd', 'tick', "{\"i\":$i}");
 }
 $r = $t->notify('/notify', { events => [ map { { room => 'crowd',
     event => 'tick', data => { i => $_ } } } 11 .. 20 ] });
@@ -240,7 +240,7 @@ ok(nothing(@crowd[0, 99, 199]), '200 connections: nothing more');
 # half of them disappear abruptly, the rest still receive
 
 $_->close() for @crowd[0 .. 99];
-publish('crowd', 'tick', '21');
+$t->publish('crowd', 'tick', '21');
 $good = 0;
 for my $ws (@crowd[100 .. 199]) {
     $good++ if events($ws, 1) eq 'crowd/tick/21/21';
@@ -263,28 +263,8 @@ ok($t->workers() == 1, 'worker still running');
 
 ###############################################################################
 
-sub client {
-    my (@rooms) = @_;
-    my $ws = $t->ws('/ws');
-    die "handshake to /ws failed: $ws->{status}\n"
-        unless ref $ws eq 'Test::Signal::WS';
-    for my $room (@rooms) {
-        $ws->send_json({ type => 'subscribe', room => $room });
-        my $j = $ws->recv_json() // {};
-        die "subscribe $room failed: " . $JSON->encode($j) . "\n"
-            unless ($j->{type} // '') eq 'subscribed';
-    }
-    return $ws;
-}
-
-sub publish {
-    my ($room, $event, $data) = @_;
-    my $r = $t->notify('/notify', '{"room":"' . $room . '","event":"'
-        . $event . '","data":' . $data . '}');
-    die "publish to $room: $r->{status} $r->{body}\n"
-        unless $r->{status} == 202;
-    return $r;
-}
+# a client of /ws subscribed to @rooms
+sub client { $t->subscriber('/ws', @_) }
 
 # the next $n events as "room/event/seq/data"
 sub events {
@@ -294,19 +274,7 @@ sub events {
             exists $j->{data} ? $JSON->encode($j->{data}) : '?') } 1 .. $n);
 }
 
-sub nothing {
-    my (@ws) = @_;
-    my $clean = 1;
-    my $wait = 0.15;
-    for my $ws (@ws) {
-        my $f = $ws->recv_frame($wait);
-        $wait = 0.01;
-        if ($f) {
-            diag("unexpected frame: $f->{payload}");
-            $clean = 0;
-        }
-    }
-    return $clean;
-}
+# 1 if none of the clients receives a frame within a short time
+sub nothing { Test::Signal::WS->expect_silence([@_], 0.15, 0.01) }
 
 ###############################################################################

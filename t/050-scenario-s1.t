@@ -15,7 +15,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
 use Test::Signal;
-use Test::Signal::WS;
+use Test::Signal::WS qw(from_json);
 
 use JSON::PP ();
 
@@ -63,11 +63,11 @@ $t->run()->plan(26);
 
 my $JSON = JSON::PP->new->utf8->canonical->allow_nonref;
 
-my @admins = map { connect_ok('/ws/admin') } 1 .. 2;
-my @tabs42 = map { connect_ok('/ws?startup=42') } 1 .. 2;
-my $tab43 = connect_ok('/ws?startup=43');
-my $tab420 = connect_ok('/ws?startup=420');
-my $tab4 = connect_ok('/ws?startup=4');
+my @admins = map { $t->ws_ok('/ws/admin') } 1 .. 2;
+my @tabs42 = map { $t->ws_ok('/ws?startup=42') } 1 .. 2;
+my $tab43 = $t->ws_ok('/ws?startup=43');
+my $tab420 = $t->ws_ok('/ws?startup=420');
+my $tab4 = $t->ws_ok('/ws?startup=4');
 
 my @everyone = (@admins, @tabs42, $tab43, $tab420, $tab4);
 
@@ -86,8 +86,9 @@ for my $i (0, 1) {
     my $m = $tabs42[$i]->recv_message() // { payload => '' };
     like($m->{payload}, qr/"data":\Q$data\E[,}]/,
         "S1: tab " . ($i + 1) . " of startup 42 got the data as sent");
-    is_deeply(decode($m->{payload}), { type => 'event', room => 'startup:42',
-        event => 'signal:assigned', data => decode($data), seq => 1 },
+    is_deeply(from_json($m->{payload}),
+        { type => 'event', room => 'startup:42', event => 'signal:assigned',
+            data => from_json($data), seq => 1 },
         "S1: tab " . ($i + 1) . " of startup 42 got signal:assigned");
 }
 ok(nothing(@everyone), 'S1: nobody else got it, tabs got it once');
@@ -133,8 +134,8 @@ is(($tab43->recv_json() // {})->{code}, 'forbidden',
 
 # S2: the same signal assigned to three startups in one notify
 
-my @s = map { connect_ok("/ws?startup=$_") } 1 .. 3;
-my $s2b = connect_ok('/ws?startup=2');
+my @s = map { $t->ws_ok("/ws?startup=$_") } 1 .. 3;
+my $s2b = $t->ws_ok('/ws?startup=2');
 
 $r = notify({ rooms => [ 'startup:1', 'startup:2', 'startup:3' ],
     event => 'signal:assigned', data => { signalId => 9 } });
@@ -178,22 +179,9 @@ $_->expect_close(1) for @everyone, @s, $s2b;
 
 ###############################################################################
 
-sub connect_ok {
-    my ($path) = @_;
-    my $ws = $t->ws($path);
-    die "handshake to $path failed: $ws->{status}\n"
-        unless ref $ws eq 'Test::Signal::WS';
-    return $ws;
-}
-
 sub notify {
     my ($body) = @_;
     return $t->notify('/internal/notify', $body);
-}
-
-sub decode {
-    my ($s) = @_;
-    return eval { $JSON->decode($s) };
 }
 
 # "room/event/seq/first value of data"
@@ -204,19 +192,7 @@ sub summary {
     return join('/', map { $_ // '?' } @$j{qw/room event seq/}, $d);
 }
 
-sub nothing {
-    my (@ws) = @_;
-    my $clean = 1;
-    my $wait = 0.15;
-    for my $ws (@ws) {
-        my $f = $ws->recv_frame($wait);
-        $wait = 0.01;
-        if ($f) {
-            diag("unexpected frame: $f->{payload}");
-            $clean = 0;
-        }
-    }
-    return $clean;
-}
+# 1 if none of the clients receives a frame within a short time
+sub nothing { Test::Signal::WS->expect_silence([@_], 0.15, 0.01) }
 
 ###############################################################################

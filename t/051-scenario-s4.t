@@ -137,33 +137,10 @@ $_->expect_close(1) for @pages;
 
 ###############################################################################
 
-sub page {
-    my (@rooms) = @_;
-    my $ws = $t->ws('/ws/admin');
-    die "handshake failed: $ws->{status}\n"
-        unless ref $ws eq 'Test::Signal::WS';
-    for my $room (@rooms) {
-        $ws->send_json({ type => 'subscribe', room => $room });
-        my $j = $ws->recv_json() // {};
-        die "subscribe $room failed: " . $JSON->encode($j) . "\n"
-            unless ($j->{type} // '') eq 'subscribed';
-    }
-    return $ws;
-}
+# a page (client of /ws/admin) subscribed to @rooms
+sub page { $t->subscriber('/ws/admin', @_) }
 
-sub nothing {
-    my (@ws) = @_;
-    my $clean = 1;
-    my $wait = 0.15;
-    for my $ws (@ws) {
-        my $f = $ws->recv_frame($wait);
-        $wait = 0.01;
-        if ($f) {
-            diag("unexpected frame: $f->{payload}");
-            $clean = 0;
-        }
-    }
-    return $clean;
-}
+# 1 if none of the clients receives a frame within a short time
+sub nothing { Test::Signal::WS->expect_silence([@_], 0.15, 0.01) }
 
 ###############################################################################

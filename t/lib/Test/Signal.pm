@@ -437,4 +437,32 @@ sub ws {
         path => $path);
 }
 
+
+# ws() that dies unless the handshake succeeded; the connection.
+sub ws_ok {
+    my ($self, $path, %o) = @_;
+    my $ws = $self->ws($path, %o);
+    die "handshake to $path failed: $ws->{status}\n"
+        unless ref $ws eq 'Test::Signal::WS';
+    return $ws;
+}
+
+# A connection to $path subscribed to @rooms (see ws_ok() and
+# Test::Signal::WS::subscribe); dies on failure.
+sub subscriber {
+    my ($self, $path, @rooms) = @_;
+    return $self->ws_ok($path)->subscribe(@rooms);
+}
+
+# Publishes one event through notify(): $data is JSON text, put as is.
+# Dies unless the event was accepted (202); the response.
+sub publish {
+    my ($self, $room, $event, $data, %o) = @_;
+    my $r = $self->notify($o{path} // '/notify', '{"room":"' . $room
+        . '","event":"' . $event . '","data":' . $data . '}', %o);
+    die "publish to $room: $r->{status} $r->{body}\n"
+        unless $r->{status} == 202;
+    return $r;
+}
+
 1;

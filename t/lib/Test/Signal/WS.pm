@@ -15,6 +15,11 @@ use Time::HiRes qw(time sleep);
 use Digest::SHA qw(sha1);
 use MIME::Base64 qw(encode_base64);
 use JSON::PP ();
+use Test::More ();
+use Exporter qw(import);
+
+# nothing is exported unless asked for
+our @EXPORT_OK = qw(from_json);
 
 our $TIMEOUT = 3;
 our $GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -191,6 +196,9 @@ sub build_frame {
 }
 
 sub encode_json { $JSON->encode($_[0]) }
+
+# Decodes JSON text; undef when it is not JSON.
+sub from_json { return eval { $JSON->decode($_[0]) } }
 
 ###############################################################################
 # client
@@ -485,6 +493,55 @@ sub server_gone {
         return 0 if time() >= $deadline;
         sleep(0.05);
     }
+}
+
+###############################################################################
+# test helpers
+
+# Subscribes to each room in turn and waits for its "subscribed" reply;
+# dies on any other reply. Returns $self.
+sub subscribe {
+    my ($self, @rooms) = @_;
+    for my $room (@rooms) {
+        $self->send_json({ type => 'subscribe', room => $room });
+        my $j = $self->recv_json() // {};
+        die "subscribe $room failed: " . $JSON->encode($j) . "\n"
+            unless ($j->{type} // '') eq 'subscribed';
+    }
+    return $self;
+}
+
+# Sends a text message; returns the payload of the next data message, or
+# '' when none came.
+sub ask {
+    my ($self, $text) = @_;
+    $self->send_text($text);
+    my $m = $self->recv_message();
+    return $m ? $m->{payload} : '';
+}
+
+# 1 if no frame arrives within $timeout seconds (0.15 unless given); an
+# unexpected frame is consumed and reported with diag().
+sub expect_nothing {
+    my ($self, $timeout) = @_;
+    my $f = $self->recv_frame($timeout // 0.15) or return 1;
+    Test::More::diag("unexpected frame: $f->{payload}");
+    return 0;
+}
+
+# Test::Signal::WS->expect_silence(\@ws, $first, $then): 1 if none of the
+# clients receives a frame. The first one is given $first seconds (0.15),
+# each further one, checked after that wait, $then seconds (as long as the
+# first). Every client is checked, also after an unexpected frame.
+sub expect_silence {
+    my ($class, $clients, $first, $then) = @_;
+    my $wait = $first // 0.15;
+    my $clean = 1;
+    for my $ws (@$clients) {
+        $ws->expect_nothing($wait) or $clean = 0;
+        $wait = $then // $wait;
+    }
+    return $clean;
 }
 
 sub close {
