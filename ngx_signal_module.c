@@ -547,7 +547,6 @@ static ngx_int_t
 ngx_signal_init_process(ngx_cycle_t *cycle)
 {
     ngx_signal_rooms_init();
-    ngx_signal_sessions_init();
 
     if (ngx_signal_status_init_worker(cycle) != NGX_OK) {
         return NGX_ERROR;

@@ -148,7 +148,6 @@ struct ngx_signal_session_s {
 
     ngx_event_t                 ping;
     ngx_event_t                 close_timer;
-    ngx_queue_t                 link;          /* worker's sessions */
 
     unsigned                    awaiting_pong:1;
     unsigned                    close_sent:1;
@@ -182,7 +181,6 @@ void ngx_signal_session_drop_unsent(ngx_signal_session_t *s);
 void ngx_signal_session_drop_all(ngx_signal_session_t *s);
 void ngx_signal_session_fail(ngx_signal_session_t *s, ngx_uint_t code,
     const char *reason);
-void ngx_signal_sessions_init(void);
 
 /* the native protocol */
 void ngx_signal_native_message(ngx_signal_session_t *s, u_char *data,

@@ -35,15 +35,7 @@ static void ngx_signal_session_close(ngx_signal_session_t *s);
 static void ngx_signal_session_cleanup(void *data);
 
 
-static ngx_queue_t        ngx_signal_sessions;
 static u_char             ngx_signal_read_buf[16384];
-
-
-void
-ngx_signal_sessions_init(void)
-{
-    ngx_queue_init(&ngx_signal_sessions);
-}
 
 
 ngx_int_t
@@ -77,7 +69,6 @@ ngx_signal_session_start(ngx_http_request_t *r, ngx_array_t *join,
     s->allow = allow;
     s->out_last = &s->out;
     ngx_queue_init(&s->members);
-    ngx_queue_insert_tail(&ngx_signal_sessions, &s->link);
 
     ngx_signal_ws_reader_init(&s->reader, slcf->max_message_size, c->log);
 
@@ -583,8 +574,6 @@ ngx_signal_session_cleanup(void *data)
     if (s->close_timer.posted) {
         ngx_delete_posted_event(&s->close_timer);
     }
-
-    ngx_queue_remove(&s->link);
 }
 
 

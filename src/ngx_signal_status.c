@@ -121,7 +121,7 @@ ngx_signal_status_handler(ngx_http_request_t *r)
 {
     u_char                     *body, *p;
     size_t                      size, used, len;
-    ngx_uint_t                  i, total;
+    ngx_uint_t                  i, n, total;
     ngx_atomic_uint_t           pid;
     ngx_signal_stats_t         *st;
     ngx_signal_main_conf_t     *smcf;
@@ -155,6 +155,7 @@ ngx_signal_status_handler(ngx_http_request_t *r)
     }
 
     p = ngx_sprintf(body, "{\"workers\":[");
+    n = 0;
     total = 0;
 
     for (i = 0; i < NGX_SIGNAL_STATUS_WORKERS; i++) {
@@ -167,19 +168,8 @@ ngx_signal_status_handler(ngx_http_request_t *r)
         }
 
         p = ngx_sprintf(p, "%s{\"pid\":%uA,\"connections\":%uA}",
-                        total ? "," : "", pid, w->connections);
-        total++;
-    }
-
-    total = 0;
-
-    for (i = 0; i < NGX_SIGNAL_STATUS_WORKERS; i++) {
-        w = &st->workers[i];
-        pid = w->pid;
-
-        if (pid != 0 && kill((ngx_pid_t) pid, 0) == 0) {
-            total += w->connections;
-        }
+                        n++ ? "," : "", pid, w->connections);
+        total += w->connections;
     }
 
     p = ngx_sprintf(p, "],\"connections\":%ui,\"connections_total\":%uA,"
