@@ -104,7 +104,8 @@ my ($complete, $ordered, $once) = (1, 1, 1);
 for my $i (0 .. 39) {
     my $mine = 'burst:' . ($i % 4);
     my $want = $family{$i} ? 2000 : $published{$mine};
-    my (%last, %seen, $got);
+    my (%last, %seen);
+    my $got = 0;
 
     while ($got < $want) {
         my $m = $clients[$i]->recv_json(5) or last;

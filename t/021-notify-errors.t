@@ -28,7 +28,7 @@ $t->write_file_expand('nginx.conf', <<'EOF');
 
 %%TEST_GLOBALS%%
 
-worker_processes 1;
+worker_processes 2;
 
 events {
 }

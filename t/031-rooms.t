@@ -25,7 +25,7 @@ $t->write_file_expand('nginx.conf', <<'EOF');
 
 %%TEST_GLOBALS%%
 
-worker_processes 1;
+worker_processes 2;
 
 events {
     worker_connections 1024;
@@ -259,7 +259,7 @@ my @errors = grep { /\[(error|alert|crit|emerg)\]/ }
     split /\n/, $t->read_file('error.log');
 is(join("\n", @errors), '', 'no errors in error.log');
 
-ok($t->workers() == 1, 'worker still running');
+ok($t->workers() == 2, 'workers still running');
 
 ###############################################################################
 
