@@ -25,6 +25,8 @@ static char *ngx_signal_notify(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_signal_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_signal_presence(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_signal_rooms_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_signal_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -81,6 +83,20 @@ static ngx_command_t  ngx_signal_commands[] = {
       ngx_signal_status,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("signal_presence"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_signal_presence,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("signal_user"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, user),
       NULL },
 
     { ngx_string("signal_join"),
@@ -167,6 +183,13 @@ static ngx_command_t  ngx_signal_commands[] = {
       offsetof(ngx_signal_loc_conf_t, close_timeout),
       NULL },
 
+    { ngx_string("signal_shutdown_window"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, shutdown_window),
+      NULL },
+
       ngx_null_command
 };
 
@@ -230,8 +253,8 @@ ngx_signal_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (smcf->used && smcf->zone == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "signal_websocket, signal_notify and "
-                           "signal_status need a "
+                           "signal_websocket, signal_notify, "
+                           "signal_presence and signal_status need a "
                            "shared memory zone: add \"signal_zone "
                            "signal:32m;\" to the http block");
         return NGX_CONF_ERROR;
@@ -258,6 +281,8 @@ ngx_signal_create_loc_conf(ngx_conf_t *cf)
      *     conf->notify_max_body = 0;
      *     conf->websocket = 0;
      *     conf->notify = 0;
+     *     conf->presence = 0;
+     *     conf->presence_room = NULL;
      */
 
     conf->join = NGX_CONF_UNSET_PTR;
@@ -271,6 +296,8 @@ ngx_signal_create_loc_conf(ngx_conf_t *cf)
     conf->ping_interval = NGX_CONF_UNSET_MSEC;
     conf->ping_timeout = NGX_CONF_UNSET_MSEC;
     conf->close_timeout = NGX_CONF_UNSET_MSEC;
+    conf->shutdown_window = NGX_CONF_UNSET_MSEC;
+    conf->user = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -304,6 +331,9 @@ ngx_signal_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               10000);
     ngx_conf_merge_msec_value(conf->close_timeout, prev->close_timeout,
                               5000);
+    ngx_conf_merge_msec_value(conf->shutdown_window, prev->shutdown_window,
+                              2000);
+    ngx_conf_merge_ptr_value(conf->user, prev->user, NULL);
 
     if (conf->max_message_size == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -410,16 +440,70 @@ ngx_signal_notify(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/*
- * signal_join and signal_allow_subscribe: room names or patterns that may
- * contain variables; names without variables are checked here.
- */
-
 static char *
 ngx_signal_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     return ngx_signal_set_handler(cf, ngx_signal_status_handler);
 }
+
+
+/* signal_presence [room]: without a room, the "room" query argument */
+
+static char *
+ngx_signal_presence(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_signal_loc_conf_t *slcf = conf;
+
+    ngx_str_t                         *value;
+    const char                        *err;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (slcf->presence) {
+        return "is duplicate";
+    }
+
+    slcf->presence = 1;
+
+    if (cf->args->nelts == 2) {
+        value = cf->args->elts;
+
+        if (ngx_http_script_variables_count(&value[1]) == 0) {
+            err = ngx_signal_room_check(value[1].data, value[1].len,
+                                        NGX_SIGNAL_MAX_NAME_LENGTH, 1);
+            if (err) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid room \"%V\" in "
+                                   "\"signal_presence\": it %s",
+                                   &value[1], err);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        slcf->presence_room = ngx_palloc(cf->pool,
+                                         sizeof(ngx_http_complex_value_t));
+        if (slcf->presence_room == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = &value[1];
+        ccv.complex_value = slcf->presence_room;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return ngx_signal_set_handler(cf, ngx_signal_presence_handler);
+}
+
+
+/*
+ * signal_join and signal_allow_subscribe: room names or patterns that may
+ * contain variables; names without variables are checked here.
+ */
 
 
 static char *
@@ -459,8 +543,7 @@ ngx_signal_rooms_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             } else {
                 err = ngx_signal_room_check(value[i].data, value[i].len,
-                                            NGX_SIGNAL_MAX_NAME_LENGTH,
-                                            allow);
+                                            NGX_SIGNAL_MAX_NAME_LENGTH, 1);
             }
 
             if (err) {
@@ -548,7 +631,7 @@ ngx_signal_init_process(ngx_cycle_t *cycle)
 {
     ngx_signal_rooms_init();
 
-    if (ngx_signal_status_init_worker(cycle) != NGX_OK) {
+    if (ngx_signal_zone_worker_start(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -560,5 +643,5 @@ static void
 ngx_signal_exit_process(ngx_cycle_t *cycle)
 {
     ngx_signal_bus_exit_worker();
-    ngx_signal_status_exit_worker();
+    ngx_signal_zone_worker_exit();
 }

@@ -25,12 +25,13 @@
 #define NGX_SIGNAL_STATUS_WORKERS        64
 
 /* close codes counted one by one; the rest count as "other" */
-#define NGX_SIGNAL_STATUS_CODES          9
+#define NGX_SIGNAL_STATUS_CODES          10
 
 
 typedef struct {
     ngx_atomic_t                pid;
     ngx_atomic_t                connections;
+    ngx_atomic_t                wakeups;      /* by other workers */
     ngx_atomic_t                cursor;       /* last event log id read */
 } ngx_signal_worker_stats_t;
 
@@ -42,6 +43,7 @@ struct ngx_signal_record_s {
     ngx_signal_record_t * volatile  next;
     uint64_t                        id;
     uint64_t                        seq;
+    uint64_t                        mask;     /* slots with members */
     uint16_t                        room_len;
     uint16_t                        event_len;
     uint32_t                        data_len;
@@ -72,6 +74,8 @@ typedef struct {
     ngx_array_t                *join;             /* complex values */
     ngx_array_t                *allow_subscribe;  /* complex values */
     ngx_array_t                *subprotocols;     /* ngx_str_t */
+    ngx_http_complex_value_t   *user;             /* signal_user */
+    ngx_http_complex_value_t   *presence_room;    /* signal_presence */
 
     size_t                      max_message_size;
     size_t                      send_queue;
@@ -82,12 +86,14 @@ typedef struct {
     ngx_msec_t                  ping_interval;
     ngx_msec_t                  ping_timeout;
     ngx_msec_t                  close_timeout;
+    ngx_msec_t                  shutdown_window;
 
     /* taken over from client_max_body_size in notify locations */
     off_t                       notify_max_body;
 
     unsigned                    websocket:1;
     unsigned                    notify:1;
+    unsigned                    presence:1;
 } ngx_signal_loc_conf_t;
 
 
@@ -145,6 +151,7 @@ struct ngx_signal_session_s {
     uint64_t                    last_event;    /* delivery stamp */
 
     ngx_array_t                *allow;         /* ngx_str_t patterns */
+    ngx_str_t                   user;          /* empty: anonymous */
 
     ngx_event_t                 ping;
     ngx_event_t                 close_timer;
@@ -155,6 +162,7 @@ struct ngx_signal_session_s {
     unsigned                    read_failed:1;
     unsigned                    write_shut:1;
     unsigned                    slow:1;
+    unsigned                    going_away:1;  /* shutdown close planned */
     unsigned                    closed:1;
 };
 
@@ -188,7 +196,10 @@ void ngx_signal_native_message(ngx_signal_session_t *s, u_char *data,
 ngx_signal_frame_t *ngx_signal_native_event(ngx_str_t *room,
     ngx_str_t *event, ngx_str_t *data, uint64_t seq, ngx_log_t *log);
 
-/* status counters: NULL until the worker attached to the zone */
+/* this worker's place in the zone: NULL / NGX_ERROR until it has one */
+extern ngx_shm_zone_t             *ngx_signal_worker_zone;
+extern ngx_int_t                   ngx_signal_worker_slot;
+extern ngx_atomic_uint_t           ngx_signal_worker_generation;
 extern ngx_signal_stats_t         *ngx_signal_stats;
 extern ngx_signal_worker_stats_t  *ngx_signal_worker_stats;
 
@@ -201,8 +212,6 @@ extern ngx_signal_worker_stats_t  *ngx_signal_worker_stats;
 
 void ngx_signal_status_count_close(ngx_uint_t code);
 ngx_int_t ngx_signal_status_handler(ngx_http_request_t *r);
-ngx_int_t ngx_signal_status_init_worker(ngx_cycle_t *cycle);
-void ngx_signal_status_exit_worker(void);
 
 /* the shared memory zone */
 ngx_signal_stats_t *ngx_signal_zone_stats(ngx_shm_zone_t *zone);
@@ -211,17 +220,23 @@ void ngx_signal_zone_usage(ngx_shm_zone_t *zone, size_t *size,
 char *ngx_signal_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_signal_zone_assign(ngx_shm_zone_t *zone, ngx_array_t *events,
-    uint64_t *seqs);
-ngx_signal_record_t *ngx_signal_zone_log_start(ngx_shm_zone_t *zone,
-    ngx_atomic_t *cursor);
+    uint64_t *seqs, ngx_pool_t *pool, uint64_t *wake);
 ngx_signal_record_t *ngx_signal_zone_log_next(ngx_shm_zone_t *zone,
     uint64_t cursor);
+ngx_int_t ngx_signal_zone_worker_start(ngx_cycle_t *cycle);
+void ngx_signal_zone_worker_exit(void);
+ngx_atomic_uint_t ngx_signal_zone_generation(ngx_shm_zone_t *zone);
+
+/* presence: connections and users per room, across workers */
+ngx_int_t ngx_signal_presence_join(ngx_str_t *room, ngx_str_t *user);
+void ngx_signal_presence_leave(ngx_str_t *room, ngx_str_t *user);
+ngx_int_t ngx_signal_presence_handler(ngx_http_request_t *r);
 
 /* the cross-worker bus: wake the other workers, drain the event log */
 ngx_int_t ngx_signal_bus_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_signal_bus_init_worker(ngx_cycle_t *cycle);
 void ngx_signal_bus_exit_worker(void);
-void ngx_signal_bus_wake(void);
+void ngx_signal_bus_wake(uint64_t slots);
 void ngx_signal_bus_drain(ngx_log_t *log);
 
 /* rooms */

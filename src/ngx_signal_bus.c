@@ -4,9 +4,13 @@
  *
  * The cross-worker bus of the memory engine.  A publish appends its
  * (event, room) records to the shared event log (ngx_signal_zone.c) and
- * wakes the other workers through eventfds created by the master before
- * fork.  Every worker drains the log in id order, which is seq order, and
- * delivers each record to its own members; no worker owns a room.
+ * wakes, through eventfds, only the worker slots with members of the rooms
+ * (presence keeps that mask).  Every worker reads the log in id order,
+ * which is seq order, and delivers the records meant for it to its own
+ * members; no worker owns a room.
+ *
+ * There is one eventfd per worker slot, made once by the master and kept
+ * across reloads: old and new workers find each other through the slots.
  */
 
 
@@ -17,105 +21,65 @@
 #include "ngx_signal.h"
 
 
-static void ngx_signal_bus_cleanup(void *data);
 static void ngx_signal_bus_read(ngx_event_t *rev);
 
 
-static int                  *ngx_signal_bus_fds;
-static ngx_uint_t            ngx_signal_bus_nfds;
+/* -1 until the master made them */
+static int                   ngx_signal_bus_fds[NGX_SIGNAL_STATUS_WORKERS];
+static ngx_uint_t            ngx_signal_bus_ready;
 
 static ngx_connection_t     *ngx_signal_bus_conn;
-static ngx_shm_zone_t       *ngx_signal_bus_zone;
 static ngx_signal_record_t  *ngx_signal_bus_last;
 
 
-/* in the master: one eventfd per worker, inherited through fork */
+/* in the master (and nginx -t): inherited by every worker through fork */
 
 ngx_int_t
 ngx_signal_bus_init_module(ngx_cycle_t *cycle)
 {
-    ngx_uint_t           i;
-    ngx_core_conf_t     *ccf;
-    ngx_pool_cleanup_t  *cln;
+    ngx_uint_t               i;
+    ngx_signal_main_conf_t  *smcf;
 
-    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+    smcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_signal_module);
 
-    ngx_signal_bus_nfds = ccf->worker_processes;
-    ngx_signal_bus_fds = ngx_palloc(cycle->pool,
-                                    ngx_signal_bus_nfds * sizeof(int));
-    if (ngx_signal_bus_fds == NULL) {
-        return NGX_ERROR;
+    if (ngx_signal_bus_ready || smcf == NULL || smcf->zone == NULL) {
+        return NGX_OK;
     }
 
-    cln = ngx_pool_cleanup_add(cycle->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < ngx_signal_bus_nfds; i++) {
+    for (i = 0; i < NGX_SIGNAL_STATUS_WORKERS; i++) {
         ngx_signal_bus_fds[i] = eventfd(0, EFD_NONBLOCK|EFD_CLOEXEC);
 
         if (ngx_signal_bus_fds[i] == -1) {
             ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
                           "signal: eventfd() failed");
-            ngx_signal_bus_nfds = i;
-            ngx_signal_bus_cleanup(ngx_signal_bus_fds);
+
+            while (i--) {
+                (void) close(ngx_signal_bus_fds[i]);
+            }
+
             return NGX_ERROR;
         }
     }
 
-    cln->handler = ngx_signal_bus_cleanup;
-    cln->data = ngx_signal_bus_fds;
+    ngx_signal_bus_ready = 1;
 
     return NGX_OK;
-}
-
-
-static void
-ngx_signal_bus_cleanup(void *data)
-{
-    int  *fds = data;
-
-    ngx_uint_t  i;
-
-    if (fds != ngx_signal_bus_fds) {
-        /* the master already moved on to a newer cycle's descriptors */
-        return;
-    }
-
-    for (i = 0; i < ngx_signal_bus_nfds; i++) {
-        (void) close(fds[i]);
-    }
-
-    ngx_signal_bus_nfds = 0;
 }
 
 
 ngx_int_t
 ngx_signal_bus_init_worker(ngx_cycle_t *cycle)
 {
-    ngx_connection_t        *c;
-    ngx_signal_main_conf_t  *smcf;
+    ngx_connection_t  *c;
 
-    smcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_signal_module);
-
-    if (smcf == NULL || smcf->zone == NULL || ngx_worker >= ngx_signal_bus_nfds)
-    {
+    if (!ngx_signal_bus_ready || ngx_signal_worker_slot == NGX_ERROR) {
         return NGX_OK;
     }
 
-    if (ngx_signal_worker_stats == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                      "signal: no worker slot in signal_zone: this worker "
-                      "delivers only the events it publishes");
-        return NGX_OK;
-    }
+    /* the other slots' descriptors stay open: this worker writes to them */
 
-    ngx_signal_bus_zone = smcf->zone;
-    ngx_signal_bus_last = ngx_signal_zone_log_start(smcf->zone,
-                                            &ngx_signal_worker_stats->cursor);
-
-    c = ngx_get_connection(ngx_signal_bus_fds[ngx_worker], cycle->log);
+    c = ngx_get_connection(ngx_signal_bus_fds[ngx_signal_worker_slot],
+                           cycle->log);
     if (c == NULL) {
         return NGX_ERROR;
     }
@@ -133,6 +97,7 @@ ngx_signal_bus_init_worker(ngx_cycle_t *cycle)
     }
 
     ngx_signal_bus_conn = c;
+    ngx_signal_bus_last = NULL;
 
     return NGX_OK;
 }
@@ -145,21 +110,23 @@ ngx_signal_bus_exit_worker(void)
         ngx_close_connection(ngx_signal_bus_conn);
         ngx_signal_bus_conn = NULL;
     }
-
-    ngx_signal_bus_zone = NULL;
 }
 
 
 void
-ngx_signal_bus_wake(void)
+ngx_signal_bus_wake(uint64_t slots)
 {
     uint64_t    one;
     ngx_uint_t  i;
 
+    if (!ngx_signal_bus_ready) {
+        return;
+    }
+
     one = 1;
 
-    for (i = 0; i < ngx_signal_bus_nfds; i++) {
-        if (i != ngx_worker) {
+    for (i = 0; slots; i++, slots >>= 1) {
+        if ((slots & 1) && (ngx_int_t) i != ngx_signal_worker_slot) {
             /* a full counter (EAGAIN) is awake already */
             (void) write(ngx_signal_bus_fds[i], &one, sizeof(uint64_t));
         }
@@ -177,22 +144,27 @@ ngx_signal_bus_read(ngx_event_t *rev)
 
     (void) read(c->fd, &n, sizeof(uint64_t));
 
+    ngx_signal_worker_stats->wakeups++;    /* written by this worker only */
+
     ngx_signal_bus_drain(rev->log);
 }
 
 
-/* deliver every record this worker has not read yet, in log order */
+/* deliver every record meant for this worker that it has not read yet */
 
 void
 ngx_signal_bus_drain(ngx_log_t *log)
 {
     u_char               *p;
+    uint64_t              bit;
     ngx_str_t             room, event, data;
     ngx_signal_record_t  *rec;
 
-    if (ngx_signal_bus_zone == NULL) {
+    if (ngx_signal_bus_conn == NULL) {
         return;
     }
+
+    bit = (uint64_t) 1 << ngx_signal_worker_slot;
 
     for ( ;; ) {
 
@@ -200,7 +172,7 @@ ngx_signal_bus_drain(ngx_log_t *log)
             rec = ngx_signal_bus_last->next;
 
         } else {
-            rec = ngx_signal_zone_log_next(ngx_signal_bus_zone,
+            rec = ngx_signal_zone_log_next(ngx_signal_worker_zone,
                                            ngx_signal_worker_stats->cursor);
         }
 
@@ -211,25 +183,27 @@ ngx_signal_bus_drain(ngx_log_t *log)
         /* the record was complete before it was linked */
         ngx_memory_barrier();
 
-        p = rec->data;
+        if (rec->mask & bit) {
+            p = rec->data;
 
-        room.data = p;
-        room.len = rec->room_len;
-        p += room.len;
+            room.data = p;
+            room.len = rec->room_len;
+            p += room.len;
 
-        event.data = p;
-        event.len = rec->event_len;
-        p += event.len;
+            event.data = p;
+            event.len = rec->event_len;
+            p += event.len;
 
-        data.data = p;
-        data.len = rec->data_len;
+            data.data = p;
+            data.len = rec->data_len;
 
-        if (ngx_signal_rooms_publish(&room, &event, &data, rec->seq, log)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_ALERT, log, 0,
-                          "signal: delivering \"%V\" to \"%V\" failed",
-                          &event, &room);
+            if (ngx_signal_rooms_publish(&room, &event, &data, rec->seq, log)
+                != NGX_OK)
+            {
+                ngx_log_error(NGX_LOG_ALERT, log, 0,
+                              "signal: delivering \"%V\" to \"%V\" failed",
+                              &event, &room);
+            }
         }
 
         ngx_signal_bus_last = rec;

@@ -29,6 +29,8 @@ static void ngx_signal_session_control(ngx_signal_session_t *s,
     ngx_uint_t opcode, u_char *data, size_t len);
 static void ngx_signal_session_send_close(ngx_signal_session_t *s,
     ngx_uint_t code, u_char *payload, size_t len);
+static void ngx_signal_session_shutdown(ngx_signal_session_t *s);
+static void ngx_signal_session_go_away(ngx_signal_session_t *s);
 static void ngx_signal_session_ping(ngx_event_t *ev);
 static void ngx_signal_session_close_timeout(ngx_event_t *ev);
 static void ngx_signal_session_close(ngx_signal_session_t *s);
@@ -56,6 +58,26 @@ ngx_signal_session_start(ngx_http_request_t *r, ngx_array_t *join,
     s = ngx_pcalloc(r->pool, sizeof(ngx_signal_session_t));
     if (s == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_signal_worker_stats == NULL) {
+        /* see ngx_signal_zone_worker_start() */
+        return ngx_signal_http_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "no_worker_slot",
+                                     "this worker has no slot in "
+                                     "signal_zone; retry");
+    }
+
+    if (slcf->user) {
+        if (ngx_http_complex_value(r, slcf->user, &s->user) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (s->user.len > slcf->max_name_length) {
+            return ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST,
+                                         "bad_user", "the user id is longer "
+                                         "than signal_max_name_length");
+        }
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -86,8 +108,22 @@ ngx_signal_session_start(ngx_http_request_t *r, ngx_array_t *join,
     room = join->elts;
 
     for (i = 0; i < join->nelts; i++) {
-        if (ngx_signal_room_join(s, &room[i]) == NGX_ERROR) {
+        rc = ngx_signal_room_join(s, &room[i]);
+
+        if (rc == NGX_ERROR) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_BUSY) {
+            ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                          "signal: signal_zone is full, cannot count a "
+                          "connection in \"%V\"; raise its size", &room[i]);
+
+            /* the pool cleanup takes the connection out of what it joined */
+            return ngx_signal_http_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         "zone_full",
+                                         "the server has no space for this "
+                                         "connection now; retry later");
         }
     }
 
@@ -162,22 +198,15 @@ ngx_signal_session_read(ngx_event_t *rev)
     s = ngx_http_get_module_ctx(r, ngx_signal_module);
 
     if (c->close) {
-        /* graceful shutdown or worker_shutdown_timeout */
+        /* graceful shutdown (quit, reload) or worker_shutdown_timeout */
         c->close = 0;
 
-        if (c->error || s->close_sent) {
+        if (c->error || s->close_sent || s->going_away) {
             ngx_signal_session_close(s);
             return;
         }
 
-        ngx_signal_session_fail(s, NGX_SIGNAL_WS_CLOSE_GOING_AWAY,
-                                "server shutting down");
-
-        /*
-         * nginx 1.22 does not process posted events after
-         * ngx_close_idle_connections(): write the close frame now
-         */
-        ngx_signal_session_write(c->write);
+        ngx_signal_session_shutdown(s);
         return;
     }
 
@@ -482,12 +511,73 @@ ngx_signal_session_control(ngx_signal_session_t *s, ngx_uint_t opcode,
 }
 
 
+/*
+ * The worker is shutting down: close the connection at a random moment of
+ * signal_shutdown_window, so that clients do not all reconnect at once,
+ * and deliver its events until then.  The ping timer is reused; it is
+ * made non-cancelable so that the worker waits for it.
+ */
+
+static void
+ngx_signal_session_shutdown(ngx_signal_session_t *s)
+{
+    ngx_msec_t  window;
+
+    s->going_away = 1;
+    window = s->conf->shutdown_window;
+
+    if (window == 0) {
+        ngx_signal_session_go_away(s);
+        return;
+    }
+
+    if (s->ping.timer_set) {
+        ngx_del_timer(&s->ping);
+    }
+
+    s->ping.cancelable = 0;
+    ngx_add_timer(&s->ping, (ngx_msec_t) ngx_random() % window + 1);
+}
+
+
+static void
+ngx_signal_session_go_away(ngx_signal_session_t *s)
+{
+    ngx_signal_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(s->request, ngx_signal_module);
+
+    /* a reload bumped the zone's generation: the client may come back */
+
+    if (ngx_signal_zone_generation(smcf->zone) != ngx_signal_worker_generation)
+    {
+        ngx_signal_session_fail(s, NGX_SIGNAL_WS_CLOSE_RESTART,
+                                "server restarting");
+
+    } else {
+        ngx_signal_session_fail(s, NGX_SIGNAL_WS_CLOSE_GOING_AWAY,
+                                "server shutting down");
+    }
+
+    /*
+     * nginx 1.22 does not process posted events after
+     * ngx_close_idle_connections(): write the close frame now
+     */
+    ngx_signal_session_write(s->connection->write);
+}
+
+
 static void
 ngx_signal_session_ping(ngx_event_t *ev)
 {
     ngx_signal_session_t  *s = ev->data;
 
     if (s->close_sent) {
+        return;
+    }
+
+    if (s->going_away) {
+        ngx_signal_session_go_away(s);
         return;
     }
 

@@ -236,6 +236,17 @@ ngx_signal_native_subscribe(ngx_signal_session_t *s,
         return;
     }
 
+    if (rc == NGX_BUSY) {
+        ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
+                      "signal: signal_zone is full, cannot count a "
+                      "subscription to \"%V\"; raise its size", room);
+
+        ngx_signal_native_error(s, "zone_full", "the server has no space "
+                                "for this subscription now; retry later",
+                                room, id);
+        return;
+    }
+
     ngx_signal_native_reply(s, "subscribed", room, id);
 }
 

@@ -209,7 +209,7 @@ ngx_signal_notify_publish(ngx_http_request_t *r, ngx_signal_envelope_t *env)
 {
     u_char                  *out, *p;
     size_t                   len;
-    uint64_t                *seqs;
+    uint64_t                *seqs, wake;
     ngx_int_t                rc;
     ngx_uint_t               i, j, n;
     ngx_signal_event_t      *ev;
@@ -239,7 +239,8 @@ ngx_signal_notify_publish(ngx_http_request_t *r, ngx_signal_envelope_t *env)
 
     /* every number of the batch, or none: nothing is half-published */
 
-    rc = ngx_signal_zone_assign(smcf->zone, env->events, seqs);
+    rc = ngx_signal_zone_assign(smcf->zone, env->events, seqs, r->pool,
+                                &wake);
 
     if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
@@ -259,9 +260,12 @@ ngx_signal_notify_publish(ngx_http_request_t *r, ngx_signal_envelope_t *env)
 
     ngx_signal_count(published, n);
 
-    /* the other workers read the log; this one delivers in log order too */
+    /*
+     * The workers with members read the log; this one delivers in log
+     * order too.
+     */
 
-    ngx_signal_bus_wake();
+    ngx_signal_bus_wake(wake);
     ngx_signal_bus_drain(r->connection->log);
 
     p = ngx_cpymem(out, "{\"published\":[", sizeof("{\"published\":[") - 1);

@@ -98,7 +98,10 @@ ngx_signal_room_free(ngx_signal_room_t *room)
 }
 
 
-/* NGX_DECLINED: already a member */
+/*
+ * NGX_DECLINED: already a member; NGX_BUSY: the zone has no space to count
+ * the connection in the room.
+ */
 
 ngx_int_t
 ngx_signal_room_join(ngx_signal_session_t *s, ngx_str_t *name)
@@ -137,6 +140,16 @@ ngx_signal_room_join(ngx_signal_session_t *s, ngx_str_t *name)
         return NGX_ERROR;
     }
 
+    if (ngx_signal_presence_join(name, &s->user) != NGX_OK) {
+        ngx_free(m);
+
+        if (room->nmembers == 0) {
+            ngx_signal_room_free(room);
+        }
+
+        return NGX_BUSY;
+    }
+
     m->room = room;
     m->session = s;
     ngx_queue_insert_tail(&room->members, &m->in_room);
@@ -155,6 +168,8 @@ ngx_signal_member_remove(ngx_signal_member_t *m)
     ngx_signal_room_t  *room;
 
     room = m->room;
+
+    ngx_signal_presence_leave(&room->sn.str, &m->session->user);
 
     ngx_queue_remove(&m->in_room);
     ngx_queue_remove(&m->in_session);

@@ -15,90 +15,9 @@
 
 
 static ngx_uint_t  ngx_signal_status_codes[NGX_SIGNAL_STATUS_CODES - 1] = {
-    1000, 1001, 1002, 1003, 1007, 1009, 1011, NGX_SIGNAL_CLOSE_SLOW_CONSUMER
+    1000, 1001, 1002, 1003, 1007, 1009, 1011, 1012,
+    NGX_SIGNAL_CLOSE_SLOW_CONSUMER
 };
-
-
-ngx_signal_stats_t         *ngx_signal_stats;
-ngx_signal_worker_stats_t  *ngx_signal_worker_stats;
-
-
-ngx_int_t
-ngx_signal_status_init_worker(ngx_cycle_t *cycle)
-{
-    ngx_uint_t                  i;
-    ngx_atomic_uint_t           pid;
-    ngx_signal_stats_t         *st;
-    ngx_signal_main_conf_t     *smcf;
-    ngx_signal_worker_stats_t  *w;
-
-    smcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_signal_module);
-
-    if (smcf == NULL || smcf->zone == NULL) {
-        return NGX_OK;
-    }
-
-    st = ngx_signal_zone_stats(smcf->zone);
-
-    /*
-     * Free the slots of workers that died (SIGKILL, crash): their
-     * connections no longer count and their log cursor must not hold
-     * back the event log.
-     */
-
-    for (i = 0; i < NGX_SIGNAL_STATUS_WORKERS; i++) {
-        pid = st->workers[i].pid;
-
-        if (pid != 0 && pid != (ngx_atomic_uint_t) ngx_pid
-            && kill((ngx_pid_t) pid, 0) == -1 && ngx_errno == NGX_ESRCH)
-        {
-            (void) ngx_atomic_cmp_set(&st->workers[i].pid, pid, 0);
-        }
-    }
-
-    for (i = 0; i < NGX_SIGNAL_STATUS_WORKERS; i++) {
-        w = &st->workers[i];
-        pid = w->pid;
-
-        /* a free slot, or one left by a worker that is gone */
-
-        if (pid != 0 && (pid == (ngx_atomic_uint_t) ngx_pid
-                         || kill((ngx_pid_t) pid, 0) == 0))
-        {
-            continue;
-        }
-
-        if (ngx_atomic_cmp_set(&w->pid, pid, ngx_pid)) {
-            w->connections = 0;
-            ngx_signal_worker_stats = w;
-            break;
-        }
-    }
-
-    if (ngx_signal_worker_stats == NULL) {
-        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
-                      "signal: more than %d workers share signal_zone; "
-                      "signal_status leaves this one out",
-                      NGX_SIGNAL_STATUS_WORKERS);
-    }
-
-    ngx_signal_stats = st;
-
-    return NGX_OK;
-}
-
-
-void
-ngx_signal_status_exit_worker(void)
-{
-    if (ngx_signal_worker_stats) {
-        ngx_signal_worker_stats->connections = 0;
-        ngx_signal_worker_stats->pid = 0;
-        ngx_signal_worker_stats = NULL;
-    }
-
-    ngx_signal_stats = NULL;
-}
 
 
 void
@@ -146,7 +65,7 @@ ngx_signal_status_handler(ngx_http_request_t *r)
     st = ngx_signal_zone_stats(smcf->zone);
     ngx_signal_zone_usage(smcf->zone, &size, &used);
 
-    len = 1024 + NGX_SIGNAL_STATUS_WORKERS * (2 * NGX_ATOMIC_T_LEN + 32)
+    len = 1024 + NGX_SIGNAL_STATUS_WORKERS * (3 * NGX_ATOMIC_T_LEN + 48)
           + smcf->zone->shm.name.len;
 
     body = ngx_pnalloc(r->pool, len);
@@ -167,8 +86,9 @@ ngx_signal_status_handler(ngx_http_request_t *r)
             continue;
         }
 
-        p = ngx_sprintf(p, "%s{\"pid\":%uA,\"connections\":%uA}",
-                        n++ ? "," : "", pid, w->connections);
+        p = ngx_sprintf(p, "%s{\"pid\":%uA,\"connections\":%uA,"
+                        "\"wakeups\":%uA}",
+                        n++ ? "," : "", pid, w->connections, w->wakeups);
         total += w->connections;
     }
 

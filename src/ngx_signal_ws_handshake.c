@@ -311,8 +311,9 @@ ngx_signal_ws_eval_rooms(ngx_http_request_t *r, ngx_array_t *values,
             continue;
         }
 
+        /* a family ("bulk_upload:*") may be joined too */
         err = ngx_signal_room_check(room->data, room->len,
-                                    slcf->max_name_length, 0);
+                                    slcf->max_name_length, 1);
         if (err) {
             *result = NULL;
             return ngx_signal_http_error(r, NGX_HTTP_FORBIDDEN,

@@ -14,48 +14,28 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_signal.h"
+#include "ngx_signal_zone.h"
 
 
-typedef struct {
-    ngx_rbtree_node_t       node;        /* key: crc32 of the name */
-    ngx_queue_t             lru;
-    uint64_t                seq;
-    uint64_t                batch;       /* last batch that used it */
-    u_short                 len;
-    u_char                  name[1];
-} ngx_signal_zone_room_t;
+/* records a worker with no interest in them may fall behind by */
+#define NGX_SIGNAL_LOG_LAG  256
+
+/* idle rooms forgotten at most to make space for a new one */
+#define NGX_SIGNAL_ZONE_MAX_EVICT  1024
 
 
-typedef struct {
-    ngx_rbtree_t            rbtree;
-    ngx_rbtree_node_t       sentinel;
-    ngx_queue_t             lru;
-    uint64_t                batch;
-
-    /* the event log: every (event, room) in publish order */
-    ngx_signal_record_t    *head;
-    ngx_signal_record_t    *tail;
-    uint64_t                last_id;
-
-    ngx_signal_stats_t      stats;
-} ngx_signal_zone_sh_t;
-
-
-typedef struct {
-    ngx_signal_zone_sh_t   *sh;
-    ngx_slab_pool_t        *shpool;
-} ngx_signal_zone_ctx_t;
+ngx_shm_zone_t             *ngx_signal_worker_zone;
+ngx_int_t                   ngx_signal_worker_slot = NGX_ERROR;
+ngx_atomic_uint_t           ngx_signal_worker_generation;
+ngx_signal_stats_t         *ngx_signal_stats;
+ngx_signal_worker_stats_t  *ngx_signal_worker_stats;
 
 
 static ngx_int_t ngx_signal_zone_init(ngx_shm_zone_t *shm_zone, void *data);
 static void ngx_signal_zone_rbtree_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static ngx_signal_zone_room_t *ngx_signal_zone_lookup(
-    ngx_signal_zone_ctx_t *ctx, ngx_str_t *name, uint32_t hash);
-static ngx_signal_zone_room_t *ngx_signal_zone_create(
-    ngx_signal_zone_ctx_t *ctx, ngx_str_t *name, uint32_t hash);
 static ngx_int_t ngx_signal_zone_append(ngx_signal_zone_ctx_t *ctx,
-    ngx_array_t *events, uint64_t *seqs);
+    ngx_array_t *events, uint64_t *seqs, uint64_t *masks);
 static void ngx_signal_zone_log_gc(ngx_signal_zone_ctx_t *ctx);
 
 
@@ -143,6 +123,10 @@ ngx_signal_zone_init(ngx_shm_zone_t *shm_zone, void *data)
         /* a reload: keep the rooms and their numbers */
         ctx->sh = octx->sh;
         ctx->shpool = octx->shpool;
+
+        /* tells the old workers they are being replaced, not stopped */
+        (void) ngx_atomic_fetch_add(&ctx->sh->generation, 1);
+
         return NGX_OK;
     }
 
@@ -218,7 +202,7 @@ ngx_signal_zone_rbtree_insert(ngx_rbtree_node_t *temp,
 }
 
 
-static ngx_signal_zone_room_t *
+ngx_signal_zone_room_t *
 ngx_signal_zone_lookup(ngx_signal_zone_ctx_t *ctx, ngx_str_t *name,
     uint32_t hash)
 {
@@ -251,9 +235,12 @@ ngx_signal_zone_lookup(ngx_signal_zone_ctx_t *ctx, ngx_str_t *name,
 }
 
 
-/* under the lock; forgets the least recently published rooms for space */
+/*
+ * Under the lock; forgets the least recently published rooms nobody is
+ * connected to when it needs space.  A new room is idle (in the LRU).
+ */
 
-static ngx_signal_zone_room_t *
+ngx_signal_zone_room_t *
 ngx_signal_zone_create(ngx_signal_zone_ctx_t *ctx, ngx_str_t *name,
     uint32_t hash)
 {
@@ -271,7 +258,15 @@ ngx_signal_zone_create(ngx_signal_zone_ctx_t *ctx, ngx_str_t *name,
             break;
         }
 
-        if (ngx_queue_empty(&ctx->sh->lru) || evicted == 64) {
+        /*
+         * Slab pages are per size class: small rooms may have to go
+         * before a page frees up for a larger one.  Bounded, as this
+         * runs under the lock.
+         */
+
+        if (ngx_queue_empty(&ctx->sh->lru)
+            || evicted == NGX_SIGNAL_ZONE_MAX_EVICT)
+        {
             return NULL;
         }
 
@@ -289,9 +284,9 @@ ngx_signal_zone_create(ngx_signal_zone_ctx_t *ctx, ngx_str_t *name,
         ctx->sh->stats.rooms--;
     }
 
+    ngx_memzero(room, offsetof(ngx_signal_zone_room_t, name));
+
     room->node.key = hash;
-    room->seq = 0;
-    room->batch = 0;
     room->len = (u_short) name->len;
     ngx_memcpy(room->name, name->data, name->len);
 
@@ -304,22 +299,27 @@ ngx_signal_zone_create(ngx_signal_zone_ctx_t *ctx, ngx_str_t *name,
 
 
 /*
- * The next seq of every (event, room) of a batch, in order, into seqs.
- * All or nothing: NGX_DECLINED when the zone cannot hold the batch's
- * rooms, with every number given back.
+ * The next seq of every (event, room) of a batch, in order, into seqs, and
+ * the records of the batch appended to the event log.  All or nothing:
+ * NGX_DECLINED when the zone cannot hold the batch, with every number
+ * given back.  *wake gets the worker slots to wake: those with members of
+ * the rooms (or their families) and those far behind in the log.
  */
 
 ngx_int_t
 ngx_signal_zone_assign(ngx_shm_zone_t *zone, ngx_array_t *events,
-    uint64_t *seqs)
+    uint64_t *seqs, ngx_pool_t *pool, uint64_t *wake)
 {
     uint32_t                 hash;
+    uint64_t                *masks, mask;
     ngx_uint_t               i, j, n;
     ngx_signal_event_t      *ev;
+    ngx_signal_zone_sh_t    *sh;
     ngx_signal_zone_ctx_t   *ctx;
     ngx_signal_zone_room_t  *room, **rooms;
 
     ctx = zone->data;
+    sh = ctx->sh;
     ev = events->elts;
 
     n = 0;
@@ -329,16 +329,19 @@ ngx_signal_zone_assign(ngx_shm_zone_t *zone, ngx_array_t *events,
 
     /* the room of each number, to give numbers back on failure */
 
-    rooms = ngx_alloc(n * sizeof(ngx_signal_zone_room_t *), ngx_cycle->log);
-    if (rooms == NULL) {
+    rooms = ngx_palloc(pool, n * sizeof(ngx_signal_zone_room_t *));
+    masks = ngx_palloc(pool, n * sizeof(uint64_t));
+
+    if (rooms == NULL || masks == NULL) {
         return NGX_ERROR;
     }
 
     n = 0;
+    mask = 0;
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
-    ctx->sh->batch++;
+    sh->batch++;
 
     for (i = 0; i < events->nelts; i++) {
         for (j = 0; j < ev[i].nrooms; j++) {
@@ -354,26 +357,42 @@ ngx_signal_zone_assign(ngx_shm_zone_t *zone, ngx_array_t *events,
                     goto full;
                 }
 
-            } else {
+            } else if (room->connections == 0) {
                 ngx_queue_remove(&room->lru);
-                ngx_queue_insert_tail(&ctx->sh->lru, &room->lru);
+                ngx_queue_insert_tail(&sh->lru, &room->lru);
             }
 
-            room->batch = ctx->sh->batch;
+            room->batch = sh->batch;
             rooms[n] = room;
+            masks[n] = ngx_signal_presence_interest(ctx, room);
+            mask |= masks[n];
             seqs[n++] = ++room->seq;
         }
     }
 
     /* the log order is the seq order: append under the same lock */
 
-    if (ngx_signal_zone_append(ctx, events, seqs) != NGX_OK) {
+    if (ngx_signal_zone_append(ctx, events, seqs, masks) != NGX_OK) {
         goto full;
+    }
+
+    /*
+     * A worker with no members of these rooms is not woken, but one that
+     * fell far behind is, so that the log can be freed up to it.
+     */
+
+    for (i = 0; i < NGX_SIGNAL_STATUS_WORKERS; i++) {
+        if (sh->stats.workers[i].pid != 0
+            && sh->last_id - sh->stats.workers[i].cursor
+               > NGX_SIGNAL_LOG_LAG)
+        {
+            mask |= ngx_signal_slot_bit(i);
+        }
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
-    ngx_free(rooms);
+    *wake = mask;
 
     return NGX_OK;
 
@@ -386,8 +405,6 @@ full:
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
-
-    ngx_free(rooms);
 
     return NGX_DECLINED;
 }
@@ -422,7 +439,7 @@ ngx_signal_zone_usage(ngx_shm_zone_t *zone, size_t *size, size_t *used)
 
 static ngx_int_t
 ngx_signal_zone_append(ngx_signal_zone_ctx_t *ctx, ngx_array_t *events,
-    uint64_t *seqs)
+    uint64_t *seqs, uint64_t *masks)
 {
     size_t                size;
     u_char               *p;
@@ -466,6 +483,7 @@ ngx_signal_zone_append(ngx_signal_zone_ctx_t *ctx, ngx_array_t *events,
 
             rec->next = NULL;
             rec->id = ctx->sh->last_id + 1 + n;
+            rec->mask = masks[n];
             rec->seq = seqs[n++];
             rec->room_len = (uint16_t) ev[i].rooms[j].len;
             rec->event_len = (uint16_t) ev[i].event.len;
@@ -538,22 +556,117 @@ ngx_signal_zone_log_gc(ngx_signal_zone_ctx_t *ctx)
 }
 
 
-/* a worker starts reading the log where it ends now */
+/*
+ * A worker takes a pid-tagged slot in the zone: its bit in the interest
+ * masks, its eventfd on the bus, its connection count and log cursor.
+ * The slots of workers that died (SIGKILL, crash) are freed first, with
+ * their presence counts, so they neither count nor hold back the log.
+ */
 
-ngx_signal_record_t *
-ngx_signal_zone_log_start(ngx_shm_zone_t *zone, ngx_atomic_t *cursor)
+ngx_int_t
+ngx_signal_zone_worker_start(ngx_cycle_t *cycle)
 {
-    ngx_signal_record_t    *rec;
-    ngx_signal_zone_ctx_t  *ctx = zone->data;
+    ngx_uint_t                  i;
+    ngx_atomic_uint_t           pid;
+    ngx_signal_zone_sh_t       *sh;
+    ngx_signal_zone_ctx_t      *ctx;
+    ngx_signal_main_conf_t     *smcf;
+    ngx_signal_worker_stats_t  *w;
+
+    smcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_signal_module);
+
+    if (smcf == NULL || smcf->zone == NULL) {
+        return NGX_OK;
+    }
+
+    ctx = smcf->zone->data;
+    sh = ctx->sh;
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
-    *cursor = ctx->sh->last_id;
-    rec = ctx->sh->tail;
+    for (i = 0; i < NGX_SIGNAL_STATUS_WORKERS; i++) {
+        pid = sh->stats.workers[i].pid;
+
+        if (pid != 0 && pid != (ngx_atomic_uint_t) ngx_pid
+            && kill((ngx_pid_t) pid, 0) == -1 && ngx_errno == NGX_ESRCH)
+        {
+            ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                          "signal: worker %P is gone, freeing its slot",
+                          (ngx_pid_t) pid);
+
+            ngx_signal_presence_purge(ctx, i);
+            sh->stats.workers[i].connections = 0;
+            sh->stats.workers[i].pid = 0;
+        }
+    }
+
+    for (i = 0; i < NGX_SIGNAL_STATUS_WORKERS; i++) {
+        w = &sh->stats.workers[i];
+
+        if (w->pid == 0) {
+            w->pid = ngx_pid;
+            w->connections = 0;
+            w->wakeups = 0;
+            w->cursor = sh->last_id;   /* reads what comes from now on */
+
+            ngx_signal_worker_stats = w;
+            ngx_signal_worker_slot = i;
+            ngx_signal_worker_generation = sh->generation;
+            break;
+        }
+    }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
-    return rec;
+    ngx_signal_stats = &sh->stats;
+    ngx_signal_worker_zone = smcf->zone;
+
+    if (ngx_signal_worker_stats == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "signal: more than %d worker processes share "
+                      "signal_zone \"%V\" (old ones during a reload count "
+                      "too); this worker refuses WebSocket connections",
+                      NGX_SIGNAL_STATUS_WORKERS, &smcf->zone->shm.name);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_signal_zone_worker_exit(void)
+{
+    ngx_signal_zone_ctx_t  *ctx;
+
+    if (ngx_signal_worker_stats) {
+        ctx = ngx_signal_worker_zone->data;
+
+        ngx_shmtx_lock(&ctx->shpool->mutex);
+
+        /* normally nothing is left: every connection has left its rooms */
+        ngx_signal_presence_purge(ctx, ngx_signal_worker_slot);
+
+        ngx_signal_worker_stats->connections = 0;
+        ngx_signal_worker_stats->pid = 0;
+
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+    }
+
+    ngx_signal_worker_stats = NULL;
+    ngx_signal_worker_slot = NGX_ERROR;
+    ngx_signal_worker_zone = NULL;
+    ngx_signal_stats = NULL;
+}
+
+
+/* the reload count: a worker that sees it change is being replaced */
+
+ngx_atomic_uint_t
+ngx_signal_zone_generation(ngx_shm_zone_t *zone)
+{
+    ngx_signal_zone_ctx_t  *ctx = zone->data;
+
+    return ctx->sh->generation;
 }
 
 

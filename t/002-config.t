@@ -19,7 +19,10 @@ my $t = Test::Signal->new();
 
 my @bad = (
     [ 'signal_join "bad room!";', qr/invalid room "bad room!" in "signal_join": it may only contain/ ],
-    [ 'signal_join "a:*";', qr/invalid room "a:\*" in "signal_join": it is a family/ ],
+    [ 'signal_presence "bad room";', qr/invalid room "bad room" in "signal_presence": it may only contain/ ],
+    [ 'signal_presence; signal_presence;', qr/"signal_presence" directive is duplicate/ ],
+    [ 'signal_user $arg_u; signal_user $arg_v;', qr/"signal_user" directive is duplicate/ ],
+    [ 'signal_shutdown_window soon;', qr/"signal_shutdown_window" directive invalid value/ ],
     [ 'signal_join "a:";', qr/invalid room "a:".*must not end with ':'/ ],
     [ 'signal_join a; signal_join b;', qr/"signal_join" directive is duplicate; list every room in one directive/ ],
     [ 'signal_allow_subscribe "x y";', qr/invalid room "x y" in "signal_allow_subscribe"/ ],

@@ -80,6 +80,11 @@ http {
             signal_allow_subscribe "*";
         }
 
+        location /join {
+            signal_websocket;
+            signal_join $arg_r;
+        }
+
         location /notify {
             signal_notify;
             client_max_body_size 1m;
@@ -98,7 +103,7 @@ my @bad = (
     [ 'signal_zone z:1m; signal_zone y:1m;', qr/"signal_zone" directive is duplicate/ ],
 );
 
-$t->run()->plan(12 + 2 * @bad);
+$t->run()->plan(18 + 2 * @bad);
 $tiny->run();
 $tiny->ignore_log(qr/cannot hold the rooms/);
 
@@ -165,6 +170,51 @@ for my $n (1 .. 40) {
 }
 
 is($refused, 0, '2,000 rooms through a 32k zone: old rooms are forgotten');
+
+# rooms with members are never forgotten: when they fill the zone, a
+# subscription is refused with zone_full (the connection stays) and so is
+# a handshake that joins a room; once they are left, there is space again
+
+my (@full, $err);
+
+FILL: for my $c (1 .. 8) {
+    my $f = $tiny->ws('/ws');
+    push @full, $f;
+    for my $n (1 .. 64) {
+        $f->send_json({ type => 'subscribe',
+            room => 'full:' . ('y' x 100) . ":$c:$n" });
+        my $j = $f->recv_json() // {};
+        next if ($j->{type} // '') eq 'subscribed';
+        $err = $j;
+        last FILL;
+    }
+}
+
+is($err && $err->{code}, 'zone_full', 'a subscription the zone cannot '
+    . 'count is refused with zone_full') or diag(explain($err));
+is($full[-1]->ask('{"type":"ping"}'), '{"type":"pong"}',
+    'the refused connection stays open');
+
+my $long = 'full:' . ('z' x 110);
+$r = $tiny->ws("/join?r=$long");
+is($r->{status}, 503, 'a handshake joining a room: 503');
+is($r->{json}{error}, 'zone_full', 'with a zone_full reason');
+
+like($tiny->read_file('error.log'), qr/\[error\].*signal_zone is full, /,
+    'logged with the advice to raise its size');
+
+for my $f (@full) {
+    $f->send_close(1000);
+    $f->expect_close();
+}
+
+my $ok = 0;
+for (1 .. 20) {
+    my $j = $tiny->ws("/join?r=$long");
+    $ok = 1, last if ref $j eq 'Test::Signal::WS';
+    select(undef, undef, undef, 0.05);
+}
+ok($ok, 'space again once the rooms were left');
 
 $ws->send_close(1000);
 $ws->expect_close();

@@ -30,11 +30,12 @@ $SIG{PIPE} = 'IGNORE';
 $SIG{ALRM} = sub { die "Test::Signal: test file timed out\n" };
 alarm($ENV{TEST_SIGNAL_FILE_TIMEOUT} // 90);
 
+# Test::Signal->new(zone => size of the signal_zone in TEST_GLOBALS_HTTP)
 sub new {
-    my ($class) = @_;
+    my ($class, %o) = @_;
 
     my $self = bless { owner => $$, ports => {}, locks => [],
-        ignore => [], checked => 0 }, $class;
+        ignore => [], checked => 0, zone => $o{zone} // '1m' }, $class;
 
     $self->{dir} = tempdir('signal-test-XXXXXXXX', TMPDIR => 1,
         CLEANUP => !$ENV{TEST_SIGNAL_LEAVE});
@@ -118,7 +119,7 @@ sub test_globals_http {
         . "uwsgi_temp_path $d/uwsgi_temp;\n"
         . "scgi_temp_path $d/scgi_temp;\n"
         . "default_type application/octet-stream;\n"
-        . "signal_zone signal_test:1m;\n";
+        . "signal_zone signal_test:$self->{zone};\n";
 }
 
 sub write_file {
