@@ -9,8 +9,9 @@
  * which is seq order, and delivers the records meant for it to its own
  * members; no worker owns a room.
  *
- * There is one eventfd per worker slot, made once by the master and kept
- * across reloads: old and new workers find each other through the slots.
+ * There is one eventfd per worker slot, made by the master and kept across
+ * reloads that keep the zone: old and new workers find each other through
+ * the slots.
  */
 
 
@@ -24,15 +25,20 @@
 static void ngx_signal_bus_read(ngx_event_t *rev);
 
 
-/* -1 until the master made them */
+/* made by the master for the zone at ngx_signal_bus_zone_addr */
 static int                   ngx_signal_bus_fds[NGX_SIGNAL_STATUS_WORKERS];
 static ngx_uint_t            ngx_signal_bus_ready;
+static u_char               *ngx_signal_bus_zone_addr;
 
 static ngx_connection_t     *ngx_signal_bus_conn;
 static ngx_signal_record_t  *ngx_signal_bus_last;
 
 
-/* in the master (and nginx -t): inherited by every worker through fork */
+/*
+ * In the master (and nginx -t): inherited by every worker through fork.
+ * A reload that keeps the zone keeps them; a new zone (its size changed)
+ * gets new ones, as its slots are not the old zone's slots.
+ */
 
 ngx_int_t
 ngx_signal_bus_init_module(ngx_cycle_t *cycle)
@@ -42,8 +48,22 @@ ngx_signal_bus_init_module(ngx_cycle_t *cycle)
 
     smcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_signal_module);
 
-    if (ngx_signal_bus_ready || smcf == NULL || smcf->zone == NULL) {
+    if (smcf == NULL || smcf->zone == NULL) {
         return NGX_OK;
+    }
+
+    if (ngx_signal_bus_ready) {
+        if (ngx_signal_bus_zone_addr == smcf->zone->shm.addr) {
+            return NGX_OK;
+        }
+
+        /* the old workers have their own copies */
+
+        for (i = 0; i < NGX_SIGNAL_STATUS_WORKERS; i++) {
+            (void) close(ngx_signal_bus_fds[i]);
+        }
+
+        ngx_signal_bus_ready = 0;
     }
 
     for (i = 0; i < NGX_SIGNAL_STATUS_WORKERS; i++) {
@@ -62,6 +82,7 @@ ngx_signal_bus_init_module(ngx_cycle_t *cycle)
     }
 
     ngx_signal_bus_ready = 1;
+    ngx_signal_bus_zone_addr = smcf->zone->shm.addr;
 
     return NGX_OK;
 }

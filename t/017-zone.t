@@ -103,7 +103,7 @@ my @bad = (
     [ 'signal_zone z:1m; signal_zone y:1m;', qr/"signal_zone" directive is duplicate/ ],
 );
 
-$t->run()->plan(18 + 2 * @bad);
+$t->run()->plan(20 + 2 * @bad);
 $tiny->run();
 $tiny->ignore_log(qr/cannot hold the rooms/);
 
@@ -134,6 +134,37 @@ is($r->{json}{published}[0]{seq}, 101, 'seq continues after a reload');
 
 $r = $t->notify('/notify', '{"room":"fresh","event":"e"}');
 is($r->{json}{published}[0]{seq}, 1, 'a new room starts at 1');
+
+# a reload that changes the zone size starts a new zone (seq restarts)
+# with its own wakeup descriptors: an old worker still in its shutdown
+# window (it has a client) does not take the new workers' wakeups
+
+my $conf = $t->read_file('nginx.conf');
+$conf =~ s/signal_zone signal_test:1m;/signal_zone signal_test:2m;/;
+$t->write_file('nginx.conf', $conf);
+$t->reload(wait_old => 1);
+
+# the workers of this zone have its first slots, as the next ones will in
+# theirs: the very case where the old and new ones would share wakeups
+
+my $old_client = $t->subscriber('/ws', 'shared');
+$conf =~ s/signal_zone signal_test:2m;/signal_zone signal_test:4m;/;
+$t->write_file('nginx.conf', $conf);
+$t->reload();
+select(undef, undef, undef, 0.5);   # old workers stop accepting
+
+my @resized = map { $t->subscriber('/ws', 'resize') } 1 .. 8;
+my @rs = map { $t->publish('resize', 'e', $_)->{json}{published}[0]{seq} }
+    1 .. 20;
+is("@rs", join(' ', 1 .. 20), 'resized zone: a new zone, seq from 1');
+
+my $complete = grep {
+    my $c = $_;
+    my @got = map { ($c->recv_json(2) // {})->{seq} // 0 } 1 .. 20;
+    "@got" eq "@rs";
+} @resized;
+is($complete, 8, 'resized zone: every client of the new workers got all');
+$old_client->expect_close(5);
 
 # a zone too small for one publish: 503, nothing published, nothing taken
 
