@@ -64,6 +64,34 @@ static ngx_command_t  ngx_signal_commands[] = {
       0,
       NULL },
 
+    { ngx_string("signal_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_signal_redis_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("signal_redis_connect_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_signal_main_conf_t, redis_connect_timeout),
+      NULL },
+
+    { ngx_string("signal_redis_command_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_signal_main_conf_t, redis_command_timeout),
+      NULL },
+
+    { ngx_string("signal_redis_backoff"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_signal_redis_backoff,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("signal_websocket"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_signal_websocket,
@@ -239,8 +267,14 @@ ngx_signal_create_main_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     smcf->zone = NULL;
+     *     smcf->redis = NULL;
      *     smcf->used = 0;
      */
+
+    smcf->redis_connect_timeout = NGX_CONF_UNSET_MSEC;
+    smcf->redis_command_timeout = NGX_CONF_UNSET_MSEC;
+    smcf->redis_backoff_min = NGX_CONF_UNSET_MSEC;
+    smcf->redis_backoff_max = NGX_CONF_UNSET_MSEC;
 
     return smcf;
 }
@@ -260,7 +294,7 @@ ngx_signal_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    return NGX_CONF_OK;
+    return ngx_signal_redis_init_conf(cf, smcf);
 }
 
 
@@ -635,13 +669,18 @@ ngx_signal_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_signal_bus_init_worker(cycle);
+    if (ngx_signal_bus_init_worker(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_signal_redis_init_worker(cycle);
 }
 
 
 static void
 ngx_signal_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_signal_redis_exit_worker();
     ngx_signal_bus_exit_worker();
     ngx_signal_zone_worker_exit();
 }

@@ -32,6 +32,8 @@ typedef struct {
     ngx_atomic_t                pid;
     ngx_atomic_t                connections;
     ngx_atomic_t                wakeups;      /* by other workers */
+    ngx_atomic_t                redis_command;     /* link states */
+    ngx_atomic_t                redis_subscriber;
     ngx_atomic_t                cursor;       /* last event log id read */
 } ngx_signal_worker_stats_t;
 
@@ -64,8 +66,16 @@ typedef struct {
 } ngx_signal_stats_t;
 
 
+typedef struct ngx_signal_redis_conf_s  ngx_signal_redis_conf_t;
+
+
 typedef struct {
     ngx_shm_zone_t             *zone;             /* signal_zone */
+    ngx_signal_redis_conf_t    *redis;            /* signal_redis */
+    ngx_msec_t                  redis_connect_timeout;
+    ngx_msec_t                  redis_command_timeout;
+    ngx_msec_t                  redis_backoff_min;
+    ngx_msec_t                  redis_backoff_max;
     unsigned                    used:1;           /* an endpoint exists */
 } ngx_signal_main_conf_t;
 
@@ -131,6 +141,8 @@ typedef struct {
     ngx_queue_t                 in_session;
     ngx_signal_room_t          *room;
     ngx_signal_session_t       *session;
+    ngx_str_t                   reply_id;     /* of a deferred reply */
+    unsigned                    pending:1;    /* waits for Redis */
 } ngx_signal_member_t;
 
 
@@ -148,6 +160,7 @@ struct ngx_signal_session_s {
 
     ngx_queue_t                 members;
     ngx_uint_t                  nrooms;
+    ngx_uint_t                  waiting;       /* rooms Redis must confirm */
     uint64_t                    last_event;    /* delivery stamp */
 
     ngx_array_t                *allow;         /* ngx_str_t patterns */
@@ -163,6 +176,7 @@ struct ngx_signal_session_s {
     unsigned                    write_shut:1;
     unsigned                    slow:1;
     unsigned                    going_away:1;  /* shutdown close planned */
+    unsigned                    accepted:1;    /* 101 sent */
     unsigned                    closed:1;
 };
 
@@ -174,6 +188,7 @@ extern ngx_module_t  ngx_signal_module;
 ngx_int_t ngx_signal_ws_handler(ngx_http_request_t *r);
 ngx_int_t ngx_signal_session_start(ngx_http_request_t *r,
     ngx_array_t *join, ngx_array_t *allow);
+void ngx_signal_session_accept_later(ngx_signal_session_t *s);
 
 /* output queue */
 ngx_signal_frame_t *ngx_signal_frame_alloc(size_t len, ngx_log_t *log);
@@ -193,6 +208,8 @@ void ngx_signal_session_fail(ngx_signal_session_t *s, ngx_uint_t code,
 /* the native protocol */
 void ngx_signal_native_message(ngx_signal_session_t *s, u_char *data,
     size_t len);
+void ngx_signal_native_subscribed(ngx_signal_session_t *s, ngx_str_t *room,
+    ngx_str_t *id);
 ngx_signal_frame_t *ngx_signal_native_event(ngx_str_t *room,
     ngx_str_t *event, ngx_str_t *data, uint64_t seq, ngx_log_t *log);
 
@@ -245,12 +262,37 @@ ngx_int_t ngx_signal_room_join(ngx_signal_session_t *s, ngx_str_t *name);
 ngx_int_t ngx_signal_room_leave(ngx_signal_session_t *s, ngx_str_t *name);
 void ngx_signal_room_leave_all(ngx_signal_session_t *s);
 ngx_uint_t ngx_signal_room_member(ngx_signal_session_t *s, ngx_str_t *name);
+ngx_signal_member_t *ngx_signal_member_find(ngx_signal_session_t *s,
+    ngx_str_t *name);
+uint64_t ngx_signal_rooms_new_stamp(void);
+ngx_int_t ngx_signal_rooms_deliver(ngx_str_t *target, ngx_str_t *room,
+    ngx_str_t *event, ngx_str_t *data, uint64_t seq, uint64_t stamp,
+    ngx_log_t *log);
+void ngx_signal_rooms_confirmed(ngx_str_t *name);
 ngx_int_t ngx_signal_rooms_publish(ngx_str_t *room, ngx_str_t *event,
     ngx_str_t *data, uint64_t seq, ngx_log_t *log);
 ngx_uint_t ngx_signal_room_allowed(ngx_array_t *allow, ngx_str_t *room);
 
+/* the Redis engine (NULL: the memory engine) */
+extern ngx_signal_redis_conf_t    *ngx_signal_redis;
+
+char *ngx_signal_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_signal_redis_backoff(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_signal_redis_init_conf(ngx_conf_t *cf,
+    ngx_signal_main_conf_t *smcf);
+ngx_int_t ngx_signal_redis_init_worker(ngx_cycle_t *cycle);
+void ngx_signal_redis_exit_worker(void);
+ngx_int_t ngx_signal_redis_publish(ngx_http_request_t *r,
+    ngx_array_t *events, ngx_uint_t n);
+ngx_int_t ngx_signal_redis_want(ngx_str_t *name, ngx_uint_t want);
+ngx_uint_t ngx_signal_redis_confirmed(ngx_str_t *name);
+
 /* HTTP helpers and the notify endpoint */
 ngx_int_t ngx_signal_notify_handler(ngx_http_request_t *r);
+ngx_int_t ngx_signal_notify_answer(ngx_http_request_t *r, ngx_array_t *events,
+    uint64_t *seqs);
 ngx_int_t ngx_signal_http_send_json(ngx_http_request_t *r,
     ngx_uint_t status, u_char *body, size_t len);
 ngx_int_t ngx_signal_http_error(ngx_http_request_t *r, ngx_uint_t status,

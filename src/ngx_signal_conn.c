@@ -14,11 +14,15 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_signal.h"
+#include "ngx_signal_redis.h"
 
 
 /* reads per event before yielding to other connections */
 #define NGX_SIGNAL_READS_PER_EVENT  8
 
+static void ngx_signal_session_accepted(ngx_event_t *ev);
+static void ngx_signal_session_wait_timeout(ngx_event_t *ev);
+static ngx_int_t ngx_signal_session_accept(ngx_signal_session_t *s);
 static void ngx_signal_session_read(ngx_event_t *rev);
 static void ngx_signal_session_write(ngx_event_t *wev);
 static ngx_int_t ngx_signal_session_input(ngx_signal_session_t *s,
@@ -47,8 +51,10 @@ ngx_signal_session_start(ngx_http_request_t *r, ngx_array_t *join,
     ngx_int_t               rc;
     ngx_str_t              *room;
     ngx_uint_t              i;
+    ngx_queue_t            *q;
     ngx_connection_t       *c;
     ngx_pool_cleanup_t     *cln;
+    ngx_signal_member_t    *m;
     ngx_signal_session_t   *s;
     ngx_signal_loc_conf_t  *slcf;
 
@@ -127,6 +133,97 @@ ngx_signal_session_start(ngx_http_request_t *r, ngx_array_t *join,
         }
     }
 
+    s->ping.data = s;
+    s->ping.log = c->log;
+
+    s->close_timer.handler = ngx_signal_session_close_timeout;
+    s->close_timer.data = s;
+    s->close_timer.log = c->log;
+
+    /*
+     * With the Redis engine, the 101 waits until Redis confirmed the
+     * subscriptions of the joined rooms: from then on nothing published to
+     * them is missed.
+     */
+
+    for (q = ngx_queue_head(&s->members);
+         q != ngx_queue_sentinel(&s->members);
+         q = ngx_queue_next(q))
+    {
+        m = ngx_queue_data(q, ngx_signal_member_t, in_session);
+
+        if (!ngx_signal_redis_confirmed(&m->room->sn.str)) {
+            m->pending = 1;
+            s->waiting++;
+        }
+    }
+
+    if (s->waiting) {
+        s->ping.handler = ngx_signal_session_wait_timeout;
+        ngx_add_timer(&s->ping, ngx_signal_redis->command_timeout);
+
+        r->main->count++;
+        return NGX_DONE;
+    }
+
+    return ngx_signal_session_accept(s);
+}
+
+
+/* the rooms Redis confirmed: answer the handshake from a posted event */
+
+void
+ngx_signal_session_accept_later(ngx_signal_session_t *s)
+{
+    if (s->ping.timer_set) {
+        ngx_del_timer(&s->ping);
+    }
+
+    s->ping.handler = ngx_signal_session_accepted;
+    ngx_post_event(&s->ping, &ngx_posted_events);
+}
+
+
+static void
+ngx_signal_session_accepted(ngx_event_t *ev)
+{
+    ngx_signal_session_t  *s = ev->data;
+
+    ngx_http_finalize_request(s->request, ngx_signal_session_accept(s));
+}
+
+
+static void
+ngx_signal_session_wait_timeout(ngx_event_t *ev)
+{
+    ngx_int_t              rc;
+    ngx_signal_session_t  *s = ev->data;
+
+    ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                  "signal: redis did not confirm the rooms of a new "
+                  "connection within %M ms", ngx_signal_redis->command_timeout);
+
+    rc = ngx_signal_http_error(s->request, NGX_HTTP_SERVICE_UNAVAILABLE,
+                               "redis_timeout",
+                               "Redis did not confirm the subscriptions in "
+                               "time; retry");
+
+    ngx_http_finalize_request(s->request, rc);
+}
+
+
+/* the 101 answer: from here on the connection speaks WebSocket */
+
+static ngx_int_t
+ngx_signal_session_accept(ngx_signal_session_t *s)
+{
+    ngx_int_t            rc;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = s->request;
+    c = s->connection;
+
     r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
     ngx_str_set(&r->headers_out.status_line, "101 Switching Protocols");
     r->headers_out.content_length_n = -1;
@@ -156,16 +253,12 @@ ngx_signal_session_start(ngx_http_request_t *r, ngx_array_t *join,
     /* ngx_close_idle_connections() tells us about graceful shutdown */
     c->idle = 1;
 
+    s->accepted = 1;
+
     s->ping.handler = ngx_signal_session_ping;
-    s->ping.data = s;
-    s->ping.log = c->log;
     s->ping.cancelable = 1;
 
-    s->close_timer.handler = ngx_signal_session_close_timeout;
-    s->close_timer.data = s;
-    s->close_timer.log = c->log;
-
-    ngx_add_timer(&s->ping, slcf->ping_interval);
+    ngx_add_timer(&s->ping, s->conf->ping_interval);
 
     r->main->count++;
 

@@ -206,8 +206,9 @@ static void
 ngx_signal_native_subscribe(ngx_signal_session_t *s,
     ngx_signal_native_msg_t *m, ngx_str_t *room)
 {
-    ngx_int_t    rc;
-    ngx_str_t   *id;
+    ngx_int_t             rc;
+    ngx_str_t            *id;
+    ngx_signal_member_t  *mb;
 
     id = m->id.len ? &m->id : NULL;
 
@@ -247,6 +248,38 @@ ngx_signal_native_subscribe(ngx_signal_session_t *s,
         return;
     }
 
+    if (rc == NGX_OK && !ngx_signal_redis_confirmed(room)) {
+        /* "subscribed" once Redis delivers the room's events here */
+
+        mb = ngx_signal_member_find(s, room);
+
+        if (mb && id) {
+            mb->reply_id.data = ngx_alloc(id->len, s->connection->log);
+            if (mb->reply_id.data == NULL) {
+                (void) ngx_signal_room_leave(s, room);
+                ngx_signal_native_error(s, "internal", "out of memory",
+                                        room, id);
+                return;
+            }
+
+            ngx_memcpy(mb->reply_id.data, id->data, id->len);
+            mb->reply_id.len = id->len;
+        }
+
+        if (mb) {
+            mb->pending = 1;
+            return;
+        }
+    }
+
+    ngx_signal_native_reply(s, "subscribed", room, id);
+}
+
+
+void
+ngx_signal_native_subscribed(ngx_signal_session_t *s, ngx_str_t *room,
+    ngx_str_t *id)
+{
     ngx_signal_native_reply(s, "subscribed", room, id);
 }
 

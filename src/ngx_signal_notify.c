@@ -207,33 +207,28 @@ ngx_signal_notify_read_body(ngx_http_request_t *r, ngx_str_t *body)
 static ngx_int_t
 ngx_signal_notify_publish(ngx_http_request_t *r, ngx_signal_envelope_t *env)
 {
-    u_char                  *out, *p;
-    size_t                   len;
     uint64_t                *seqs, wake;
     ngx_int_t                rc;
-    ngx_uint_t               i, j, n;
+    ngx_uint_t               i, n;
     ngx_signal_event_t      *ev;
     ngx_signal_main_conf_t  *smcf;
 
     smcf = ngx_http_get_module_main_conf(r, ngx_signal_module);
 
     ev = env->events->elts;
-
-    len = sizeof("{\"published\":[]}\n") - 1;
     n = 0;
 
     for (i = 0; i < env->events->nelts; i++) {
-        for (j = 0; j < ev[i].nrooms; j++) {
-            len += sizeof(",{\"room\":\"\",\"event\":\"\",\"seq\":}") - 1
-                   + ev[i].rooms[j].len + ev[i].event.len + NGX_INT64_LEN;
-            n++;
-        }
+        n += ev[i].nrooms;
     }
 
-    out = ngx_pnalloc(r->pool, len);
-    seqs = ngx_palloc(r->pool, n * sizeof(uint64_t));
+    if (ngx_signal_redis) {
+        /* Redis numbers and carries the batch, atomically */
+        return ngx_signal_redis_publish(r, env->events, n);
+    }
 
-    if (out == NULL || seqs == NULL) {
+    seqs = ngx_palloc(r->pool, n * sizeof(uint64_t));
+    if (seqs == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -268,10 +263,40 @@ ngx_signal_notify_publish(ngx_http_request_t *r, ngx_signal_envelope_t *env)
     ngx_signal_bus_wake(wake);
     ngx_signal_bus_drain(r->connection->log);
 
+    return ngx_signal_notify_answer(r, env->events, seqs);
+}
+
+
+/* 202 with the (room, event, seq) of every published event */
+
+ngx_int_t
+ngx_signal_notify_answer(ngx_http_request_t *r, ngx_array_t *events,
+    uint64_t *seqs)
+{
+    u_char              *out, *p;
+    size_t               len;
+    ngx_uint_t           i, j, n;
+    ngx_signal_event_t  *ev;
+
+    ev = events->elts;
+    len = sizeof("{\"published\":[]}\n") - 1;
+
+    for (i = 0; i < events->nelts; i++) {
+        for (j = 0; j < ev[i].nrooms; j++) {
+            len += sizeof(",{\"room\":\"\",\"event\":\"\",\"seq\":}") - 1
+                   + ev[i].rooms[j].len + ev[i].event.len + NGX_INT64_LEN;
+        }
+    }
+
+    out = ngx_pnalloc(r->pool, len);
+    if (out == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     p = ngx_cpymem(out, "{\"published\":[", sizeof("{\"published\":[") - 1);
     n = 0;
 
-    for (i = 0; i < env->events->nelts; i++) {
+    for (i = 0; i < events->nelts; i++) {
         for (j = 0; j < ev[i].nrooms; j++, n++) {
             p = ngx_sprintf(p, "%s{\"room\":\"%V\",\"event\":\"%V\","
                             "\"seq\":%uL}", n ? "," : "",

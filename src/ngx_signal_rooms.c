@@ -29,8 +29,6 @@ typedef struct {
 static ngx_signal_room_t *ngx_signal_room_lookup(ngx_str_t *name);
 static ngx_signal_room_t *ngx_signal_room_create(ngx_str_t *name);
 static void ngx_signal_room_free(ngx_signal_room_t *room);
-static ngx_signal_member_t *ngx_signal_member_find(ngx_signal_session_t *s,
-    ngx_str_t *name);
 static void ngx_signal_member_remove(ngx_signal_member_t *m);
 static ngx_int_t ngx_signal_room_deliver(ngx_signal_room_t *room,
     ngx_signal_delivery_t *d);
@@ -84,6 +82,12 @@ ngx_signal_room_create(ngx_str_t *name)
 
     ngx_queue_init(&room->members);
 
+    if (ngx_signal_redis && ngx_signal_redis_want(&room->sn.str, 1) != NGX_OK)
+    {
+        ngx_free(room);
+        return NULL;
+    }
+
     ngx_rbtree_insert(&ngx_signal_rooms, &room->sn.node);
 
     return room;
@@ -93,6 +97,10 @@ ngx_signal_room_create(ngx_str_t *name)
 static void
 ngx_signal_room_free(ngx_signal_room_t *room)
 {
+    if (ngx_signal_redis) {
+        (void) ngx_signal_redis_want(&room->sn.str, 0);
+    }
+
     ngx_rbtree_delete(&ngx_signal_rooms, &room->sn.node);
     ngx_free(room);
 }
@@ -150,6 +158,8 @@ ngx_signal_room_join(ngx_signal_session_t *s, ngx_str_t *name)
         return NGX_BUSY;
     }
 
+    ngx_memzero(m, sizeof(ngx_signal_member_t));
+
     m->room = room;
     m->session = s;
     ngx_queue_insert_tail(&room->members, &m->in_room);
@@ -177,6 +187,10 @@ ngx_signal_member_remove(ngx_signal_member_t *m)
     m->session->nrooms--;
     room->nmembers--;
 
+    if (m->reply_id.data) {
+        ngx_free(m->reply_id.data);
+    }
+
     ngx_free(m);
 
     if (room->nmembers == 0) {
@@ -185,7 +199,7 @@ ngx_signal_member_remove(ngx_signal_member_t *m)
 }
 
 
-static ngx_signal_member_t *
+ngx_signal_member_t *
 ngx_signal_member_find(ngx_signal_session_t *s, ngx_str_t *name)
 {
     ngx_queue_t          *q;
@@ -310,6 +324,109 @@ ngx_signal_rooms_publish(ngx_str_t *name, ngx_str_t *event, ngx_str_t *data,
 }
 
 
+uint64_t
+ngx_signal_rooms_new_stamp(void)
+{
+    return ++ngx_signal_delivery_stamp;
+}
+
+
+/*
+ * The Redis engine's delivery: an event of "room" to this worker's members
+ * of "target" (the room itself, or a family it is in), with the stamp its
+ * other copies share.
+ */
+
+ngx_int_t
+ngx_signal_rooms_deliver(ngx_str_t *target, ngx_str_t *name,
+    ngx_str_t *event, ngx_str_t *data, uint64_t seq, uint64_t stamp,
+    ngx_log_t *log)
+{
+    ngx_int_t               rc;
+    ngx_signal_room_t      *room;
+    ngx_signal_delivery_t   d;
+
+    room = ngx_signal_room_lookup(target);
+
+    if (room == NULL) {
+        return NGX_OK;
+    }
+
+    d.room = name;
+    d.event = event;
+    d.data = data;
+    d.seq = seq;
+    d.stamp = stamp;
+    d.frame = NULL;
+    d.delivered = 0;
+    d.log = log;
+
+    rc = ngx_signal_room_deliver(room, &d);
+
+    if (d.frame) {
+        ngx_signal_frame_release(d.frame);
+    }
+
+    ngx_signal_count(delivered, d.delivered);
+
+    return rc;
+}
+
+
+/*
+ * Redis confirmed the subscription of a room (or gave up on it for an
+ * outage): the members that waited for it get their answer.
+ */
+
+void
+ngx_signal_rooms_confirmed(ngx_str_t *name)
+{
+    ngx_queue_t           *q, *next;
+    ngx_signal_room_t     *room;
+    ngx_signal_member_t   *m;
+    ngx_signal_session_t  *s;
+
+    room = ngx_signal_room_lookup(name);
+
+    if (room == NULL) {
+        return;
+    }
+
+    for (q = ngx_queue_head(&room->members);
+         q != ngx_queue_sentinel(&room->members);
+         q = next)
+    {
+        /* answering may close the session and free its memberships */
+        next = ngx_queue_next(q);
+
+        m = ngx_queue_data(q, ngx_signal_member_t, in_room);
+
+        if (!m->pending) {
+            continue;
+        }
+
+        m->pending = 0;
+        s = m->session;
+
+        if (!s->accepted) {
+            if (--s->waiting == 0) {
+                ngx_signal_session_accept_later(s);
+            }
+
+            continue;
+        }
+
+        ngx_signal_native_subscribed(s, name,
+                                     m->reply_id.data ? &m->reply_id : NULL);
+
+        if (m->reply_id.data) {
+            ngx_free(m->reply_id.data);
+            ngx_str_null(&m->reply_id);
+        }
+    }
+}
+
+
 static ngx_int_t
 ngx_signal_room_deliver(ngx_signal_room_t *room, ngx_signal_delivery_t *d)
 {
@@ -324,7 +441,7 @@ ngx_signal_room_deliver(ngx_signal_room_t *room, ngx_signal_delivery_t *d)
         m = ngx_queue_data(q, ngx_signal_member_t, in_room);
         s = m->session;
 
-        if (s->last_event == d->stamp) {
+        if (s->last_event == d->stamp || !s->accepted) {
             continue;
         }
 

@@ -12,6 +12,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_signal.h"
+#include "ngx_signal_redis.h"
 
 
 static ngx_uint_t  ngx_signal_status_codes[NGX_SIGNAL_STATUS_CODES - 1] = {
@@ -65,7 +66,7 @@ ngx_signal_status_handler(ngx_http_request_t *r)
     st = ngx_signal_zone_stats(smcf->zone);
     ngx_signal_zone_usage(smcf->zone, &size, &used);
 
-    len = 1024 + NGX_SIGNAL_STATUS_WORKERS * (3 * NGX_ATOMIC_T_LEN + 48)
+    len = 1024 + NGX_SIGNAL_STATUS_WORKERS * (3 * NGX_ATOMIC_T_LEN + 112)
           + smcf->zone->shm.name.len;
 
     body = ngx_pnalloc(r->pool, len);
@@ -73,7 +74,8 @@ ngx_signal_status_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_sprintf(body, "{\"workers\":[");
+    p = ngx_sprintf(body, "{\"engine\":\"%s\",\"workers\":[",
+                    smcf->redis ? "redis" : "memory");
     n = 0;
     total = 0;
 
@@ -87,8 +89,17 @@ ngx_signal_status_handler(ngx_http_request_t *r)
         }
 
         p = ngx_sprintf(p, "%s{\"pid\":%uA,\"connections\":%uA,"
-                        "\"wakeups\":%uA}",
+                        "\"wakeups\":%uA",
                         n++ ? "," : "", pid, w->connections, w->wakeups);
+
+        if (smcf->redis) {
+            p = ngx_sprintf(p, ",\"redis\":{\"command\":\"%s\","
+                            "\"subscriber\":\"%s\"}",
+                            ngx_signal_redis_state_name(w->redis_command),
+                            ngx_signal_redis_state_name(w->redis_subscriber));
+        }
+
+        *p++ = '}';
         total += w->connections;
     }
 

@@ -607,6 +607,8 @@ ngx_signal_zone_worker_start(ngx_cycle_t *cycle)
             w->pid = ngx_pid;
             w->connections = 0;
             w->wakeups = 0;
+            w->redis_command = 0;
+            w->redis_subscriber = 0;
             w->cursor = sh->last_id;   /* reads what comes from now on */
 
             ngx_signal_worker_stats = w;

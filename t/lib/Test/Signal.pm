@@ -323,6 +323,14 @@ sub plan {
     return $self;
 }
 
+# The implicit checks at the end also run for this instance (a second
+# nginx of a test file): 3 more tests for the plan of the first.
+sub checked_too {
+    my ($self) = @_;
+    $self->{planned} = 1;
+    return $self;
+}
+
 # Lines of error.log matching this pattern are not reported by the
 # implicit alert check.
 sub ignore_log {
