@@ -20,6 +20,9 @@
 
 #define NGX_SIGNAL_MAX_NAME_LENGTH       1024
 
+/* the id of one nginx instance (a zone) in Redis: hex digits */
+#define NGX_SIGNAL_INSTANCE_LEN          16
+
 
 /* worker slots in the status counters (pid-tagged, reused when dead) */
 #define NGX_SIGNAL_STATUS_WORKERS        64
@@ -243,11 +246,25 @@ ngx_signal_record_t *ngx_signal_zone_log_next(ngx_shm_zone_t *zone,
 ngx_int_t ngx_signal_zone_worker_start(ngx_cycle_t *cycle);
 void ngx_signal_zone_worker_exit(void);
 ngx_atomic_uint_t ngx_signal_zone_generation(ngx_shm_zone_t *zone);
+u_char *ngx_signal_zone_instance(ngx_shm_zone_t *zone);
+
+/* a room's presence on this host, as Redis is told */
+typedef struct {
+    ngx_str_t                   room;
+    ngx_uint_t                  connections;
+    ngx_uint_t                  users;
+    uint64_t                    version;
+} ngx_signal_presence_t;
+
+ngx_array_t *ngx_signal_presence_snapshot(ngx_pool_t *pool);
 
 /* presence: connections and users per room, across workers */
 ngx_int_t ngx_signal_presence_join(ngx_str_t *room, ngx_str_t *user);
 void ngx_signal_presence_leave(ngx_str_t *room, ngx_str_t *user);
 ngx_int_t ngx_signal_presence_handler(ngx_http_request_t *r);
+ngx_int_t ngx_signal_presence_answer(ngx_http_request_t *r, ngx_str_t *room,
+    ngx_uint_t connections, ngx_uint_t users, ngx_uint_t partial);
+ngx_int_t ngx_signal_presence_local(ngx_http_request_t *r, ngx_str_t *room);
 
 /* the cross-worker bus: wake the other workers, drain the event log */
 ngx_int_t ngx_signal_bus_init_module(ngx_cycle_t *cycle);
@@ -288,6 +305,9 @@ ngx_int_t ngx_signal_redis_publish(ngx_http_request_t *r,
     ngx_array_t *events, ngx_uint_t n);
 ngx_int_t ngx_signal_redis_want(ngx_str_t *name, ngx_uint_t want);
 ngx_uint_t ngx_signal_redis_confirmed(ngx_str_t *name);
+void ngx_signal_redis_presence(ngx_signal_presence_t *p);
+ngx_int_t ngx_signal_redis_presence_get(ngx_http_request_t *r,
+    ngx_str_t *room);
 
 /* HTTP helpers and the notify endpoint */
 ngx_int_t ngx_signal_notify_handler(ngx_http_request_t *r);

@@ -28,6 +28,8 @@ static void ngx_signal_presence_user_remove(ngx_signal_zone_ctx_t *ctx,
     ngx_signal_zone_room_t *room, ngx_signal_zone_user_t *u);
 static void ngx_signal_presence_idle(ngx_signal_zone_ctx_t *ctx,
     ngx_signal_zone_room_t *room);
+static void ngx_signal_presence_capture(ngx_signal_zone_ctx_t *ctx,
+    ngx_signal_zone_room_t *room, ngx_str_t *name, ngx_signal_presence_t *p);
 
 
 /* any slot: the lookup stops at the first node of the user */
@@ -136,6 +138,7 @@ ngx_signal_presence_join(ngx_str_t *name, ngx_str_t *user)
     ngx_signal_zone_user_t   *u, *new_user;
     ngx_signal_zone_count_t  *count, *new_count;
     ngx_signal_zone_users_t  *new_users;
+    ngx_signal_presence_t     p;
 
     ctx = ngx_signal_worker_zone->data;
     slot = ngx_signal_worker_slot;
@@ -245,7 +248,13 @@ ngx_signal_presence_join(ngx_str_t *name, ngx_str_t *user)
         u->connections++;
     }
 
+    ngx_signal_presence_capture(ctx, room, name, &p);
+
     ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    if (ngx_signal_redis) {
+        ngx_signal_redis_presence(&p);
+    }
 
     return NGX_OK;
 
@@ -273,6 +282,7 @@ ngx_signal_presence_leave(ngx_str_t *name, ngx_str_t *user)
     ngx_signal_zone_ctx_t     *ctx;
     ngx_signal_zone_room_t    *room;
     ngx_signal_zone_user_t    *u;
+    ngx_signal_presence_t      p;
     ngx_signal_zone_count_t  **link, *count;
 
     ctx = ngx_signal_worker_zone->data;
@@ -319,7 +329,13 @@ ngx_signal_presence_leave(ngx_str_t *name, ngx_str_t *user)
         ngx_signal_presence_idle(ctx, room);
     }
 
+    ngx_signal_presence_capture(ctx, room, name, &p);
+
     ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    if (ngx_signal_redis) {
+        ngx_signal_redis_presence(&p);
+    }
 }
 
 
@@ -362,6 +378,81 @@ ngx_signal_presence_idle(ngx_signal_zone_ctx_t *ctx,
 
     room->nusers = 0;
     ngx_queue_insert_tail(&ctx->sh->lru, &room->lru);
+}
+
+
+/*
+ * Under the lock: the counts of a room after a change, with the version
+ * that orders it for Redis.  The name is the caller's, not the zone's: an
+ * idle room may be forgotten as soon as the lock is released.
+ */
+
+static void
+ngx_signal_presence_capture(ngx_signal_zone_ctx_t *ctx,
+    ngx_signal_zone_room_t *room, ngx_str_t *name, ngx_signal_presence_t *p)
+{
+    p->room = *name;
+    p->connections = room->connections;
+    p->users = room->nusers;
+    p->version = ++ctx->sh->presence_version;
+}
+
+
+/*
+ * Every room of the zone with its counts, for a Redis connection that
+ * (re)connects: one version, newer than anything sent before.
+ */
+
+ngx_array_t *
+ngx_signal_presence_snapshot(ngx_pool_t *pool)
+{
+    uint64_t                 version;
+    ngx_array_t             *a;
+    ngx_rbtree_node_t       *node, *root, *sentinel;
+    ngx_signal_presence_t   *p;
+    ngx_signal_zone_ctx_t   *ctx;
+    ngx_signal_zone_room_t  *room;
+
+    ctx = ngx_signal_worker_zone->data;
+
+    a = ngx_array_create(pool, 64, sizeof(ngx_signal_presence_t));
+    if (a == NULL) {
+        return NULL;
+    }
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    version = ++ctx->sh->presence_version;
+    root = ctx->sh->rbtree.root;
+    sentinel = ctx->sh->rbtree.sentinel;
+
+    for (node = (root == sentinel) ? NULL : ngx_rbtree_min(root, sentinel);
+         node;
+         node = ngx_rbtree_next(&ctx->sh->rbtree, node))
+    {
+        room = (ngx_signal_zone_room_t *) node;
+
+        p = ngx_array_push(a);
+        if (p == NULL) {
+            break;
+        }
+
+        p->room.data = ngx_pnalloc(pool, room->len);
+        if (p->room.data == NULL) {
+            a->nelts--;
+            break;
+        }
+
+        ngx_memcpy(p->room.data, room->name, room->len);
+        p->room.len = room->len;
+        p->connections = room->connections;
+        p->users = room->nusers;
+        p->version = version;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return a;
 }
 
 
@@ -472,15 +563,11 @@ ngx_signal_presence_interest(ngx_signal_zone_ctx_t *ctx,
 ngx_int_t
 ngx_signal_presence_handler(ngx_http_request_t *r)
 {
-    u_char                  *body, *p, *dst, *src;
-    uint32_t                 hash;
-    ngx_str_t                room, arg;
-    ngx_uint_t               connections, users;
-    const char              *err;
-    ngx_signal_zone_ctx_t   *ctx;
-    ngx_signal_loc_conf_t   *slcf;
-    ngx_signal_zone_room_t  *zr;
-    ngx_signal_main_conf_t  *smcf;
+    u_char                 *dst, *src;
+    ngx_int_t               rc;
+    ngx_str_t               room, arg;
+    const char             *err;
+    ngx_signal_loc_conf_t  *slcf;
 
     if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
         if (ngx_signal_http_add_header(r, "Allow", (u_char *) "GET, HEAD", 9)
@@ -498,7 +585,6 @@ ngx_signal_presence_handler(ngx_http_request_t *r)
     }
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);
-    smcf = ngx_http_get_module_main_conf(r, ngx_signal_module);
 
     if (slcf->presence_room) {
         if (ngx_http_complex_value(r, slcf->presence_room, &room) != NGX_OK) {
@@ -528,21 +614,57 @@ ngx_signal_presence_handler(ngx_http_request_t *r)
                                      "room %s", err);
     }
 
+    if (ngx_signal_redis) {
+        rc = ngx_signal_redis_presence_get(r, &room);
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    return ngx_signal_presence_local(r, &room);
+}
+
+
+/* this host's counts; "partial" when other hosts could not be asked */
+
+ngx_int_t
+ngx_signal_presence_local(ngx_http_request_t *r, ngx_str_t *room)
+{
+    uint32_t                 hash;
+    ngx_uint_t               connections, users;
+    ngx_signal_zone_ctx_t   *ctx;
+    ngx_signal_zone_room_t  *zr;
+    ngx_signal_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_signal_module);
+
     ctx = smcf->zone->data;
-    hash = ngx_crc32_short(room.data, room.len);
+    hash = ngx_crc32_short(room->data, room->len);
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
-    zr = ngx_signal_zone_lookup(ctx, &room, hash);
+    zr = ngx_signal_zone_lookup(ctx, room, hash);
 
     connections = zr ? zr->connections : 0;
     users = zr ? zr->nusers : 0;
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
+    return ngx_signal_presence_answer(r, room, connections, users,
+                                      ngx_signal_redis != NULL);
+}
+
+
+ngx_int_t
+ngx_signal_presence_answer(ngx_http_request_t *r, ngx_str_t *room,
+    ngx_uint_t connections, ngx_uint_t users, ngx_uint_t partial)
+{
+    u_char  *body, *p;
+
     body = ngx_pnalloc(r->pool, sizeof("{\"room\":\"\",\"connections\":,"
-                                       "\"users\":}\n")
-                                + room.len + 2 * NGX_INT_T_LEN);
+                                       "\"users\":,\"partial\":true}\n")
+                                + room->len + 2 * NGX_INT_T_LEN);
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -550,7 +672,8 @@ ngx_signal_presence_handler(ngx_http_request_t *r)
     /* the name rules keep it free of anything JSON would escape */
 
     p = ngx_sprintf(body, "{\"room\":\"%V\",\"connections\":%ui,"
-                    "\"users\":%ui}\n", &room, connections, users);
+                    "\"users\":%ui%s}\n", room, connections, users,
+                    partial ? ",\"partial\":true" : "");
 
     return ngx_signal_http_send_json(r, NGX_HTTP_OK, body, p - body);
 }

@@ -148,6 +148,12 @@ ngx_signal_zone_init(ngx_shm_zone_t *shm_zone, void *data)
                     ngx_signal_zone_rbtree_insert);
     ngx_queue_init(&ctx->sh->lru);
 
+    /* a new id for every new zone: a restarted nginx is another instance */
+
+    (void) ngx_snprintf(ctx->sh->instance, NGX_SIGNAL_INSTANCE_LEN + 1,
+                        "%08xD%08xD%Z", (uint32_t) ngx_random(),
+                        (uint32_t) (ngx_random() ^ ngx_time()));
+
     len = sizeof(" in signal_zone \"\"") + shm_zone->shm.name.len;
 
     ctx->shpool->log_ctx = ngx_slab_alloc(ctx->shpool, len);
@@ -658,6 +664,15 @@ ngx_signal_zone_worker_exit(void)
     ngx_signal_worker_slot = NGX_ERROR;
     ngx_signal_worker_zone = NULL;
     ngx_signal_stats = NULL;
+}
+
+
+u_char *
+ngx_signal_zone_instance(ngx_shm_zone_t *zone)
+{
+    ngx_signal_zone_ctx_t  *ctx = zone->data;
+
+    return ctx->sh->instance;
 }
 
 

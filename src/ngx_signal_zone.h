@@ -76,6 +76,10 @@ typedef struct {
     /* bumped by the master on every reload (no lock: atomic) */
     ngx_atomic_t                generation;
 
+    /* this host in Redis presence; versions order its updates */
+    u_char                      instance[NGX_SIGNAL_INSTANCE_LEN + 1];
+    uint64_t                    presence_version;
+
     ngx_signal_stats_t          stats;
 } ngx_signal_zone_sh_t;
 

@@ -101,6 +101,14 @@ my @bad = (
     [ 'signal_zone z;', qr/invalid zone "z", expected name:size/ ],
     [ 'signal_zone z:lots;', qr/invalid zone size "z:lots"/ ],
     [ 'signal_zone z:1m; signal_zone y:1m;', qr/"signal_zone" directive is duplicate/ ],
+    [ 'signal_zone z:1m; signal_redis ftp://x;', qr/invalid signal_redis "ftp:\/\/x": use redis:\/\/\[:password@\]host\[:port\]\[\/db\] or unix:\/path/ ],
+    [ 'signal_zone z:1m; signal_redis unix:redis.sock;', qr/a unix socket needs an absolute path/ ],
+    [ 'signal_zone z:1m; signal_redis redis://127.0.0.1/x;', qr/invalid database number "x" in signal_redis/ ],
+    [ 'signal_zone z:1m; signal_redis redis://user@127.0.0.1;', qr/credentials are \[user\]:password@/ ],
+    [ 'signal_zone z:1m; signal_redis redis://no-such-host.invalid;', qr/invalid signal_redis host "no-such-host.invalid"/ ],
+    [ 'signal_zone z:1m; signal_redis redis://127.0.0.1; signal_redis redis://127.0.0.1;', qr/"signal_redis" directive is duplicate/ ],
+    [ 'signal_zone z:1m; signal_redis redis://127.0.0.1; signal_redis_backoff 5s 1s;', qr/"signal_redis_backoff" needs 0 < min <= max/ ],
+    [ 'signal_zone z:1m; signal_redis_backoff 1s soon;', qr/"signal_redis_backoff" directive has an invalid time/ ],
 );
 
 $t->run()->plan(20 + 2 * @bad);

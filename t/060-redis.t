@@ -50,6 +50,7 @@ http {
         location /ws {
             signal_websocket;
             signal_join $arg_r;
+            signal_user $arg_user;
             signal_allow_subscribe "*";
         }
 
@@ -59,6 +60,10 @@ http {
 
         location /status {
             signal_status;
+        }
+
+        location /presence {
+            signal_presence;
         }
     }
 }
@@ -70,7 +75,7 @@ $conf =~ s/REDIS_PORT/$redis->port()/e;
 $a->write_file_expand('nginx.conf', $conf);
 $b->write_file_expand('nginx.conf', $conf);
 
-$a->run()->plan(39 + 3);
+$a->run()->plan(44 + 3);
 $b->checked_too();
 
 ###############################################################################
@@ -111,6 +116,17 @@ is($r->{json}{published}[0]{seq}, 2, 'the same sequence on the other host');
 is(join(',', map { got($_, 2) } @ax, @bx),
     join(',', ('from-a:1 from-b:2') x 8),
     'all 8 clients on both hosts got both, in order');
+
+# presence is summed over the hosts (users per host)
+
+my @u = ($a->ws_ok('/ws?r=u&user=ann'), $a->ws_ok('/ws?r=u&user=ann'),
+    $b->ws_ok('/ws?r=u&user=bob'));
+is_deeply(presence($a, 'x'), { room => 'x', connections => 8, users => 0 },
+    'presence of x through host A: both hosts\' connections');
+is_deeply(presence($b, 'u'), { room => 'u', connections => 3, users => 2 },
+    'and of u through host B, with users');
+$_->close() for @u[0, 2];
+ok(wait_presence($a, 'u', 1), 'closes are counted out on every host');
 
 # a room and its family on one connection: once
 
@@ -200,6 +216,11 @@ is(($ax[1]->recv_json() // {})->{type}, 'pong', 'clients stay connected');
 my $during = $b->ws_ok('/ws?r=x');
 ok($during, 'a new client connects during the outage');
 
+my $p = presence($b, 'x');
+ok($p->{partial} && $p->{connections} == 5,
+    'presence during the outage: this host\'s, marked partial')
+    or diag(explain($p));
+
 $redis->start();
 ok(wait_links($a, 'ready') && wait_links($b, 'ready'),
     'Redis restarted: both hosts reconnect');
@@ -210,6 +231,9 @@ is(join(',', map { got($_, 2) } @ax[1 .. 3], @bx[1 .. 3], $during),
     join(',', ('back:1') x 7),
     'every client, also the one that came during the outage, gets it '
     . 'once (seq starts again: Redis lost its data)');
+
+ok(wait_presence($a, 'x', 9), 'presence told again to the new Redis: '
+    . 'all 9 of x');
 
 $subs = $redis->cli('PUBSUB', 'NUMSUB', 'signal:r:x');
 ($numsub) = $subs =~ /(\d+)\s*\z/;
@@ -249,6 +273,23 @@ sub got {
         push @e, "$m->{event}:$m->{seq}";
     }
     return "@e";
+}
+
+sub presence {
+    my ($t, $room) = @_;
+    return $t->http('GET', "/presence?room=$room")->{json} // {};
+}
+
+# 1 once presence of $room (through host $t) has $n connections, not partial
+sub wait_presence {
+    my ($t, $room, $n) = @_;
+    for (1 .. 60) {
+        my $p = presence($t, $room);
+        return 1 if ($p->{connections} // -1) == $n && !$p->{partial};
+        sleep(0.05);
+    }
+    diag(explain(presence($t, $room)));
+    return 0;
 }
 
 sub status {
