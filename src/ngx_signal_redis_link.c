@@ -277,7 +277,10 @@ ngx_signal_redis_on_connect(const redisAsyncContext *ac, int status)
         return;
     }
 
-    (void) redisEnableKeepAlive((redisContext *) &ac->c);
+    if (link->conf->unix_path == NULL) {
+        /* a peer that vanished is noticed even on an idle subscriber */
+        (void) redisEnableKeepAlive((redisContext *) &ac->c);
+    }
 
     ngx_signal_redis_setup(link);
 }

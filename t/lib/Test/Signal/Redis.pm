@@ -14,11 +14,13 @@ use Time::HiRes qw(sleep time);
 my $SERVER = '/usr/bin/redis-server';
 my $CLI = '/usr/bin/redis-cli';
 
-# Test::Signal::Redis->new(port => N, dir => path)
+# Test::Signal::Redis->new(port => N, dir => path, args => [more
+#     redis-server arguments, e.g. --requirepass x])
 sub new {
     my ($class, %o) = @_;
     die "$SERVER is missing: apt-get install redis-server\n" unless -x $SERVER;
-    return bless { port => $o{port}, dir => $o{dir} }, $class;
+    return bless { port => $o{port}, dir => $o{dir}, args => $o{args} // [],
+        password => $o{password} }, $class;
 }
 
 sub port { $_[0]{port} }
@@ -33,7 +35,8 @@ sub start {
         open(STDERR, '>&', \*STDOUT);
         exec($SERVER, '--port', $self->{port}, '--bind', '127.0.0.1',
             '--save', '', '--appendonly', 'no', '--dir', $self->{dir},
-            '--logfile', "$self->{dir}/redis.log", '--daemonize', 'no')
+            '--logfile', "$self->{dir}/redis-$self->{port}.log",
+            '--daemonize', 'no', @{$self->{args}})
             or exit(127);
     }
 
@@ -68,12 +71,17 @@ sub ping {
     my ($self) = @_;
     my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$self->{port}",
         Timeout => 0.5) or return 0;
-    $s->syswrite("PING\r\n");
+    $s->syswrite(defined $self->{password}
+        ? "AUTH $self->{password}\r\nPING\r\n" : "PING\r\n");
     my $in = '';
-    my $rin = '';
-    vec($rin, fileno($s), 1) = 1;
-    select(my $r = $rin, undef, undef, 0.5) and sysread($s, $in, 64);
-    return $in =~ /^\+PONG/ ? 1 : 0;
+    my $deadline = time() + 0.5;
+    while ($in !~ /\+PONG/ && time() < $deadline) {
+        my $rin = '';
+        vec($rin, fileno($s), 1) = 1;
+        select(my $r = $rin, undef, undef, 0.1) or next;
+        sysread($s, $in, 64, length $in) or last;
+    }
+    return $in =~ /\+PONG/ ? 1 : 0;
 }
 
 sub pause { kill('STOP', $_[0]{pid}) if $_[0]{pid} }
