@@ -33,6 +33,11 @@ static char *ngx_signal_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_signal_set_handler(ngx_conf_t *cf,
     ngx_http_handler_pt handler);
+static char *ngx_signal_api_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_signal_allow_origin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_signal_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_signal_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_signal_init_process(ngx_cycle_t *cycle);
 static void ngx_signal_exit_process(ngx_cycle_t *cycle);
@@ -53,6 +58,13 @@ static ngx_conf_num_bounds_t  ngx_signal_notify_events_bounds = {
 static ngx_conf_num_bounds_t  ngx_signal_notify_rooms_bounds = {
     ngx_conf_check_num_bounds, 1, 10000
 };
+
+static ngx_conf_num_bounds_t  ngx_signal_subscribe_rate_bounds = {
+    ngx_conf_check_num_bounds, 1, 100000
+};
+
+#define NGX_SIGNAL_ANY_CONF                                                  \
+    (NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF)
 
 
 static ngx_command_t  ngx_signal_commands[] = {
@@ -126,6 +138,76 @@ static ngx_command_t  ngx_signal_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_signal_loc_conf_t, user),
       NULL },
+
+    { ngx_string("signal_jwt_secret"),
+      NGX_SIGNAL_ANY_CONF|NGX_CONF_TAKE12,
+      ngx_signal_jwt_secret,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, jwt),
+      NULL },
+
+    { ngx_string("signal_jwt_key"),
+      NGX_SIGNAL_ANY_CONF|NGX_CONF_TAKE12,
+      ngx_signal_jwt_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, jwt),
+      NULL },
+
+    { ngx_string("signal_jwt_token"),
+      NGX_SIGNAL_ANY_CONF|NGX_CONF_1MORE,
+      ngx_signal_jwt_token,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, jwt),
+      NULL },
+
+    { ngx_string("signal_jwt_require"),
+      NGX_SIGNAL_ANY_CONF|NGX_CONF_1MORE,
+      ngx_signal_jwt_require,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, jwt),
+      NULL },
+
+    { ngx_string("signal_jwt_leeway"),
+      NGX_SIGNAL_ANY_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, jwt.leeway),
+      NULL },
+
+    { ngx_string("signal_jwt_issuer"),
+      NGX_SIGNAL_ANY_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, jwt.issuer),
+      NULL },
+
+    { ngx_string("signal_jwt_audience"),
+      NGX_SIGNAL_ANY_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, jwt.audience),
+      NULL },
+
+    { ngx_string("signal_api_secret"),
+      NGX_SIGNAL_ANY_CONF|NGX_CONF_1MORE,
+      ngx_signal_api_secret,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("signal_allow_origin"),
+      NGX_SIGNAL_ANY_CONF|NGX_CONF_1MORE,
+      ngx_signal_allow_origin,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("signal_subscribe_rate"),
+      NGX_SIGNAL_ANY_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, subscribe_rate),
+      &ngx_signal_subscribe_rate_bounds },
 
     { ngx_string("signal_join"),
       NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
@@ -223,7 +305,7 @@ static ngx_command_t  ngx_signal_commands[] = {
 
 
 static ngx_http_module_t  ngx_signal_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_signal_preconfiguration,           /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
     ngx_signal_create_main_conf,           /* create main configuration */
@@ -332,6 +414,11 @@ ngx_signal_create_loc_conf(ngx_conf_t *cf)
     conf->close_timeout = NGX_CONF_UNSET_MSEC;
     conf->shutdown_window = NGX_CONF_UNSET_MSEC;
     conf->user = NGX_CONF_UNSET_PTR;
+    conf->api_secrets = NGX_CONF_UNSET_PTR;
+    conf->allow_origin = NGX_CONF_UNSET_PTR;
+    conf->subscribe_rate = NGX_CONF_UNSET_UINT;
+
+    ngx_signal_jwt_init_conf(&conf->jwt);
 
     return conf;
 }
@@ -368,6 +455,12 @@ ngx_signal_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->shutdown_window, prev->shutdown_window,
                               2000);
     ngx_conf_merge_ptr_value(conf->user, prev->user, NULL);
+    ngx_conf_merge_ptr_value(conf->api_secrets, prev->api_secrets, NULL);
+    ngx_conf_merge_ptr_value(conf->allow_origin, prev->allow_origin, NULL);
+    ngx_conf_merge_uint_value(conf->subscribe_rate, prev->subscribe_rate,
+                              20);
+
+    ngx_signal_jwt_merge_conf(&conf->jwt, &prev->jwt);
 
     if (conf->max_message_size == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -650,6 +743,127 @@ ngx_signal_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* signal_api_secret secret [next-secret]; (variables allowed) */
+
+static char *
+ngx_signal_api_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_signal_loc_conf_t *slcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_uint_t                         i;
+    ngx_http_complex_value_t          *cv;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (slcf->api_secrets != NGX_CONF_UNSET_PTR) {
+        return "is duplicate; list every accepted secret in one directive";
+    }
+
+    slcf->api_secrets = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                         sizeof(ngx_http_complex_value_t));
+    if (slcf->api_secrets == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_http_script_variables_count(&value[i]) == 0
+            && value[i].len < 16)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "a signal_api_secret of %uz bytes is too "
+                               "easy to guess; use at least 16 random bytes",
+                               value[i].len);
+            return NGX_CONF_ERROR;
+        }
+
+        cv = ngx_array_push(slcf->api_secrets);
+        if (cv == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = &value[i];
+        ccv.complex_value = cv;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* signal_allow_origin: exact origins, or "*." as the first host label */
+
+static char *
+ngx_signal_allow_origin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_signal_loc_conf_t *slcf = conf;
+
+    u_char      *star, *host;
+    ngx_str_t   *value, *o;
+    ngx_uint_t   i;
+
+    if (slcf->allow_origin != NGX_CONF_UNSET_PTR) {
+        return "is duplicate; list every origin in one directive";
+    }
+
+    slcf->allow_origin = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                          sizeof(ngx_str_t));
+    if (slcf->allow_origin == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        host = (u_char *) ngx_strstr(value[i].data, "://");
+        star = (u_char *) ngx_strchr(value[i].data, '*');
+
+        if (host == NULL || host == value[i].data
+            || value[i].data[value[i].len - 1] == '/'
+            || (star && (star != host + 3 || star[1] != '.'
+                         || ngx_strchr(star + 1, '*'))))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid origin \"%V\": use "
+                               "scheme://host[:port], optionally with \"*.\" "
+                               "as the first label, e.g. "
+                               "https://*.example.com", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        o = ngx_array_push(slcf->allow_origin);
+        if (o == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        o->len = value[i].len;
+        o->data = ngx_pnalloc(cf->pool, o->len);
+        if (o->data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_strlow(o->data, value[i].data, o->len);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_signal_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_signal_jwt_add_variables(cf);
 }
 
 

@@ -13,9 +13,11 @@
 #include <ngx_http.h>
 #include "ngx_signal_ws_parse.h"
 #include "ngx_signal_envelope.h"
+#include "ngx_signal_jwt.h"
 
 
-/* application close code: the client did not read its events in time */
+/* application close codes */
+#define NGX_SIGNAL_CLOSE_TOKEN_EXPIRED   4001
 #define NGX_SIGNAL_CLOSE_SLOW_CONSUMER   4008
 
 #define NGX_SIGNAL_MAX_NAME_LENGTH       1024
@@ -28,7 +30,7 @@
 #define NGX_SIGNAL_STATUS_WORKERS        64
 
 /* close codes counted one by one; the rest count as "other" */
-#define NGX_SIGNAL_STATUS_CODES          10
+#define NGX_SIGNAL_STATUS_CODES          11
 
 
 typedef struct {
@@ -88,6 +90,10 @@ typedef struct {
     ngx_array_t                *allow_subscribe;  /* complex values */
     ngx_array_t                *subprotocols;     /* ngx_str_t */
     ngx_http_complex_value_t   *user;             /* signal_user */
+    ngx_signal_jwt_conf_t       jwt;
+    ngx_array_t                *api_secrets;      /* complex values */
+    ngx_array_t                *allow_origin;     /* ngx_str_t, lowercase */
+    ngx_uint_t                  subscribe_rate;   /* per second */
     ngx_http_complex_value_t   *presence_room;    /* signal_presence */
 
     size_t                      max_message_size;
@@ -171,6 +177,11 @@ struct ngx_signal_session_s {
 
     ngx_event_t                 ping;
     ngx_event_t                 close_timer;
+    ngx_event_t                 expire;        /* the token's exp */
+
+    ngx_signal_jwt_t            jwt;           /* claims: NULL without */
+    ngx_msec_t                  sub_time;      /* subscribe rate bucket */
+    ngx_uint_t                  sub_tokens;
 
     unsigned                    awaiting_pong:1;
     unsigned                    close_sent:1;
@@ -192,6 +203,8 @@ ngx_int_t ngx_signal_ws_handler(ngx_http_request_t *r);
 ngx_int_t ngx_signal_session_start(ngx_http_request_t *r,
     ngx_array_t *join, ngx_array_t *allow);
 void ngx_signal_session_accept_later(ngx_signal_session_t *s);
+void ngx_signal_session_expire_at(ngx_signal_session_t *s);
+ngx_uint_t ngx_signal_session_may_subscribe(ngx_signal_session_t *s);
 
 /* output queue */
 ngx_signal_frame_t *ngx_signal_frame_alloc(size_t len, ngx_log_t *log);

@@ -21,6 +21,7 @@
 #define NGX_SIGNAL_READS_PER_EVENT  8
 
 static void ngx_signal_session_accepted(ngx_event_t *ev);
+static void ngx_signal_session_expired(ngx_event_t *ev);
 static void ngx_signal_session_wait_timeout(ngx_event_t *ev);
 static ngx_int_t ngx_signal_session_accept(ngx_signal_session_t *s);
 static void ngx_signal_session_read(ngx_event_t *rev);
@@ -61,10 +62,8 @@ ngx_signal_session_start(ngx_http_request_t *r, ngx_array_t *join,
     c = r->connection;
     slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);
 
-    s = ngx_pcalloc(r->pool, sizeof(ngx_signal_session_t));
-    if (s == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    /* made by the handshake, which may have verified a token into it */
+    s = ngx_http_get_module_ctx(r, ngx_signal_module);
 
     if (ngx_signal_worker_stats == NULL) {
         /* see ngx_signal_zone_worker_start() */
@@ -109,8 +108,6 @@ ngx_signal_session_start(ngx_http_request_t *r, ngx_array_t *join,
         (void) ngx_atomic_fetch_add(&ngx_signal_worker_stats->connections, 1);
     }
 
-    ngx_http_set_ctx(r, s, ngx_signal_module);
-
     room = join->elts;
 
     for (i = 0; i < join->nelts; i++) {
@@ -139,6 +136,14 @@ ngx_signal_session_start(ngx_http_request_t *r, ngx_array_t *join,
     s->close_timer.handler = ngx_signal_session_close_timeout;
     s->close_timer.data = s;
     s->close_timer.log = c->log;
+
+    s->expire.handler = ngx_signal_session_expired;
+    s->expire.data = s;
+    s->expire.log = c->log;
+    s->expire.cancelable = 1;
+
+    s->sub_tokens = ngx_max(slcf->subscribe_rate, slcf->max_rooms);
+    s->sub_time = ngx_current_msec;
 
     /*
      * With the Redis engine, the 101 waits until Redis confirmed the
@@ -212,6 +217,85 @@ ngx_signal_session_wait_timeout(ngx_event_t *ev)
 }
 
 
+/*
+ * A connection authenticated by a token lives until its exp (plus
+ * signal_jwt_leeway), unless a refresh moved it.
+ */
+
+void
+ngx_signal_session_expire_at(ngx_signal_session_t *s)
+{
+    time_t  left;
+
+    if (s->jwt.exp == 0) {
+        return;
+    }
+
+    left = s->jwt.exp + s->conf->jwt.leeway - ngx_time();
+
+    if (left < 0) {
+        left = 0;
+    }
+
+    /* timers are ngx_msec_t: far expiries are checked again later */
+
+    if (left > 86400) {
+        left = 86400;
+    }
+
+    ngx_add_timer(&s->expire, (ngx_msec_t) left * 1000 + 1);
+}
+
+
+static void
+ngx_signal_session_expired(ngx_event_t *ev)
+{
+    ngx_signal_session_t  *s = ev->data;
+
+    if (s->jwt.exp + s->conf->jwt.leeway > ngx_time()) {
+        ngx_signal_session_expire_at(s);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                  "signal: the connection's token expired, closing");
+
+    ngx_signal_session_fail(s, NGX_SIGNAL_CLOSE_TOKEN_EXPIRED,
+                            "token expired");
+}
+
+
+/*
+ * signal_subscribe_rate per second; a connection may first fill all its
+ * rooms at once (the bucket holds signal_max_rooms_per_connection).
+ */
+
+ngx_uint_t
+ngx_signal_session_may_subscribe(ngx_signal_session_t *s)
+{
+    ngx_msec_t  elapsed;
+    ngx_uint_t  rate, burst;
+
+    rate = s->conf->subscribe_rate;
+    burst = ngx_max(rate, s->conf->max_rooms);
+    elapsed = ngx_current_msec - s->sub_time;
+
+    if (elapsed >= 1000) {
+        s->sub_tokens = ngx_min(burst,
+                                s->sub_tokens + rate * (elapsed / 1000));
+        s->sub_time += (elapsed / 1000) * 1000;
+    }
+
+    if (s->sub_tokens == 0) {
+        return 0;
+    }
+
+    s->sub_tokens--;
+
+    return 1;
+}
+
+
 /* the 101 answer: from here on the connection speaks WebSocket */
 
 static ngx_int_t
@@ -259,6 +343,8 @@ ngx_signal_session_accept(ngx_signal_session_t *s)
     s->ping.cancelable = 1;
 
     ngx_add_timer(&s->ping, s->conf->ping_interval);
+
+    ngx_signal_session_expire_at(s);
 
     r->main->count++;
 
@@ -525,6 +611,10 @@ ngx_signal_session_send_close(ngx_signal_session_t *s, ngx_uint_t code,
         ngx_del_timer(&s->ping);
     }
 
+    if (s->expire.timer_set) {
+        ngx_del_timer(&s->expire);
+    }
+
     ngx_add_timer(&s->close_timer, s->conf->close_timeout);
 }
 
@@ -748,6 +838,10 @@ ngx_signal_session_cleanup(void *data)
 
     if (s->close_timer.timer_set) {
         ngx_del_timer(&s->close_timer);
+    }
+
+    if (s->expire.timer_set) {
+        ngx_del_timer(&s->expire);
     }
 
     if (s->ping.posted) {

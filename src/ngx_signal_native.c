@@ -22,11 +22,16 @@
 #define NGX_SIGNAL_NATIVE_MAX_ID_RAW  (NGX_SIGNAL_NATIVE_MAX_ID * 6 + 2)
 
 
+/* the token of a refresh message, copied out of yajl's buffer */
+static u_char  ngx_signal_native_token[NGX_SIGNAL_JWT_MAX_LENGTH];
+
+
 typedef enum {
     ngx_signal_native_key_other = 0,
     ngx_signal_native_key_type,
     ngx_signal_native_key_room,
-    ngx_signal_native_key_id
+    ngx_signal_native_key_id,
+    ngx_signal_native_key_token
 } ngx_signal_native_key_e;
 
 
@@ -42,6 +47,7 @@ typedef struct {
     u_char                    room[NGX_SIGNAL_MAX_NAME_LENGTH + 1];
     size_t                    room_len;
     ngx_str_t                 id;          /* raw JSON, echoed back */
+    ngx_str_t                 token;       /* refresh: in the buffer below */
 
     const char               *bad;         /* which field is wrong */
     unsigned                  has_type:1;
@@ -61,6 +67,8 @@ static void ngx_signal_native_subscribe(ngx_signal_session_t *s,
     ngx_signal_native_msg_t *m, ngx_str_t *room);
 static void ngx_signal_native_unsubscribe(ngx_signal_session_t *s,
     ngx_signal_native_msg_t *m, ngx_str_t *room);
+static void ngx_signal_native_refresh(ngx_signal_session_t *s,
+    ngx_signal_native_msg_t *m);
 static int ngx_signal_native_scalar(ngx_signal_native_msg_t *m,
     ngx_uint_t is_string, ngx_uint_t is_integer, const u_char *s,
     size_t len);
@@ -169,8 +177,13 @@ ngx_signal_native_message(ngx_signal_session_t *s, u_char *data, size_t len)
         return;
     }
 
+    if (m.type_len == 7 && ngx_strncmp(m.type, "refresh", 7) == 0) {
+        ngx_signal_native_refresh(s, &m);
+        return;
+    }
+
     ngx_signal_native_error(s, "unknown_type", "\"type\" must be subscribe, "
-                            "unsubscribe or ping", NULL,
+                            "unsubscribe, refresh or ping", NULL,
                             m.id.len ? &m.id : NULL);
 }
 
@@ -213,6 +226,13 @@ ngx_signal_native_subscribe(ngx_signal_session_t *s,
     id = m->id.len ? &m->id : NULL;
 
     if (ngx_signal_native_room(s, m, room, id) != NGX_OK) {
+        return;
+    }
+
+    if (!ngx_signal_session_may_subscribe(s)) {
+        ngx_signal_native_error(s, "rate_limited", "more subscriptions than "
+                                "signal_subscribe_rate allows; slow down",
+                                room, id);
         return;
     }
 
@@ -273,6 +293,84 @@ ngx_signal_native_subscribe(ngx_signal_session_t *s,
     }
 
     ngx_signal_native_reply(s, "subscribed", room, id);
+}
+
+
+/*
+ * {"type":"refresh","token":"..."}: a new token for the same subject keeps
+ * the connection open past the old token's exp.  The rooms stay those the
+ * first token granted.
+ */
+
+static void
+ngx_signal_native_refresh(ngx_signal_session_t *s, ngx_signal_native_msg_t *m)
+{
+    u_char            *p, reply[512];
+    ngx_str_t         *id;
+    ngx_pool_t        *pool;
+    ngx_int_t          rc;
+    const char        *reason;
+    ngx_signal_jwt_t   jwt;
+
+    id = m->id.len ? &m->id : NULL;
+
+    if (s->conf->jwt.keys == NULL) {
+        ngx_signal_native_error(s, "invalid_message", "this location takes "
+                                "no tokens", NULL, id);
+        return;
+    }
+
+    if (m->token.len == 0) {
+        ngx_signal_native_error(s, "invalid_message", "\"token\" is missing",
+                                NULL, id);
+        return;
+    }
+
+    /* a pool of its own: refreshes must not grow the connection's */
+
+    pool = ngx_create_pool(4096, s->connection->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    reason = "invalid token";
+    rc = ngx_signal_jwt_verify(s->request, &s->conf->jwt, &m->token, pool,
+                               &jwt, &reason);
+
+    if (rc == NGX_OK && ngx_signal_jwt_check_required(&s->conf->jwt, &jwt)) {
+        rc = NGX_DECLINED;
+        reason = "the token lacks a claim this location requires";
+    }
+
+    if (rc == NGX_OK
+        && (jwt.sub.len != s->jwt.sub.len
+            || ngx_strncmp(jwt.sub.data, s->jwt.sub.data, jwt.sub.len) != 0))
+    {
+        rc = NGX_DECLINED;
+        reason = "the token is for another subject (sub)";
+    }
+
+    if (rc != NGX_OK) {
+        ngx_destroy_pool(pool);
+        ngx_signal_native_error(s, "invalid_token", reason, NULL, id);
+        return;
+    }
+
+    s->jwt.exp = jwt.exp;
+    ngx_destroy_pool(pool);
+
+    ngx_signal_session_expire_at(s);
+
+    p = ngx_sprintf(reply, "{\"type\":\"refreshed\",\"exp\":%T", s->jwt.exp);
+
+    if (id) {
+        /* at most NGX_SIGNAL_NATIVE_MAX_ID_RAW bytes */
+        p = ngx_sprintf(p, ",\"id\":%V", id);
+    }
+
+    *p++ = '}';
+
+    (void) ngx_signal_session_send_text(s, reply, p - reply);
 }
 
 
@@ -453,6 +551,17 @@ ngx_signal_native_scalar(ngx_signal_native_msg_t *m, ngx_uint_t is_string,
         m->room_len = len;
         break;
 
+    case ngx_signal_native_key_token:
+        if (!is_string || len > NGX_SIGNAL_JWT_MAX_LENGTH) {
+            m->bad = "\"token\" must be a string of up to 8k";
+            return 0;
+        }
+
+        ngx_memcpy(ngx_signal_native_token, s, len);
+        m->token.data = ngx_signal_native_token;
+        m->token.len = len;
+        break;
+
     case ngx_signal_native_key_id:
         end = yajl_get_bytes_consumed(m->handle);
 
@@ -566,6 +675,9 @@ ngx_signal_native_map_key(void *ctx, const unsigned char *s, size_t len)
 
     } else if (len == 2 && ngx_strncmp(s, "id", 2) == 0) {
         m->key = ngx_signal_native_key_id;
+
+    } else if (len == 5 && ngx_strncmp(s, "token", 5) == 0) {
+        m->key = ngx_signal_native_key_token;
 
     } else {
         m->key = ngx_signal_native_key_other;

@@ -30,6 +30,15 @@ ngx_signal_notify_handler(ngx_http_request_t *r)
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);
 
+    /* before anything else: nothing is read for an unknown caller */
+
+    if (slcf->api_secrets) {
+        rc = ngx_signal_secret_check(r, slcf->api_secrets);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
     if (r->method != NGX_HTTP_POST) {
         if (ngx_signal_http_add_header(r, "Allow", (u_char *) "POST", 4)
             != NGX_OK)

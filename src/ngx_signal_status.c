@@ -17,7 +17,7 @@
 
 static ngx_uint_t  ngx_signal_status_codes[NGX_SIGNAL_STATUS_CODES - 1] = {
     1000, 1001, 1002, 1003, 1007, 1009, 1011, 1012,
-    NGX_SIGNAL_CLOSE_SLOW_CONSUMER
+    NGX_SIGNAL_CLOSE_TOKEN_EXPIRED, NGX_SIGNAL_CLOSE_SLOW_CONSUMER
 };
 
 
@@ -43,9 +43,20 @@ ngx_signal_status_handler(ngx_http_request_t *r)
     size_t                      size, used, len;
     ngx_uint_t                  i, n, total;
     ngx_atomic_uint_t           pid;
+    ngx_int_t                   rc;
     ngx_signal_stats_t         *st;
+    ngx_signal_loc_conf_t      *slcf;
     ngx_signal_main_conf_t     *smcf;
     ngx_signal_worker_stats_t  *w;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);
+
+    if (slcf->api_secrets) {
+        rc = ngx_signal_secret_check(r, slcf->api_secrets);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
 
     if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
         if (ngx_signal_http_add_header(r, "Allow", (u_char *) "GET, HEAD", 9)

@@ -27,6 +27,8 @@ static ngx_int_t ngx_signal_ws_accept(ngx_http_request_t *r,
     ngx_str_t *key);
 static ngx_int_t ngx_signal_ws_subprotocol(ngx_http_request_t *r,
     ngx_signal_loc_conf_t *slcf);
+static ngx_int_t ngx_signal_ws_authenticate(ngx_http_request_t *r,
+    ngx_signal_session_t *s, ngx_signal_loc_conf_t *slcf);
 static ngx_int_t ngx_signal_ws_eval_rooms(ngx_http_request_t *r,
     ngx_array_t *values, ngx_uint_t allow, ngx_array_t **result);
 
@@ -38,6 +40,7 @@ ngx_signal_ws_handler(ngx_http_request_t *r)
     ngx_str_t               key;
     ngx_array_t            *join, *allow;
     ngx_table_elt_t        *h;
+    ngx_signal_session_t   *s;
     ngx_signal_loc_conf_t  *slcf;
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);
@@ -113,6 +116,34 @@ ngx_signal_ws_handler(ngx_http_request_t *r)
     if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
         return ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_handshake",
                                      "a WebSocket handshake has no body");
+    }
+
+    s = ngx_pcalloc(r->pool, sizeof(ngx_signal_session_t));
+    if (s == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_set_ctx(r, s, ngx_signal_module);
+
+    if (slcf->allow_origin) {
+        h = ngx_signal_http_find_header(r, "origin", 6, NULL);
+
+        /* only browsers send Origin, and they always do */
+
+        if (h && !ngx_signal_origin_allowed(slcf->allow_origin, &h->value)) {
+            return ngx_signal_http_error(r, NGX_HTTP_FORBIDDEN,
+                                         "origin_not_allowed",
+                                         "signal_allow_origin does not "
+                                         "list this origin");
+        }
+    }
+
+    if (slcf->jwt.keys) {
+        /* claims first: signal_join and others may use $signal_claim_ */
+        rc = ngx_signal_ws_authenticate(r, s, slcf);
+        if (rc != NGX_OK) {
+            return rc;
+        }
     }
 
     rc = ngx_signal_ws_eval_rooms(r, slcf->join, 0, &join);
@@ -322,6 +353,76 @@ ngx_signal_ws_eval_rooms(ngx_http_request_t *r, ngx_array_t *values,
                                          ngx_min(room->len, 128), room->data,
                                          err);
         }
+    }
+
+    return NGX_OK;
+}
+
+
+/* 401 without a valid token, 403 when it lacks a required claim */
+
+static ngx_int_t
+ngx_signal_ws_authenticate(ngx_http_request_t *r, ngx_signal_session_t *s,
+    ngx_signal_loc_conf_t *slcf)
+{
+    ngx_int_t    rc;
+    ngx_str_t    token;
+    const char  *reason;
+
+    if (ngx_signal_jwt_find(r, &slcf->jwt, &token) != NGX_OK) {
+        if (ngx_signal_http_add_header(r, "WWW-Authenticate",
+                                       (u_char *) "Bearer", 6)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_signal_http_error(r, NGX_HTTP_UNAUTHORIZED,
+                                     "missing_token",
+                                     "send a JWT as \"Authorization: Bearer "
+                                     "<token>\"%s%s%s",
+                                     (slcf->jwt.sources
+                                      & NGX_SIGNAL_JWT_SUBPROTOCOL)
+                                     ? ", or as the subprotocol "
+                                       "\"bearer.<token>\"" : "",
+                                     (slcf->jwt.sources
+                                      & NGX_SIGNAL_JWT_QUERY)
+                                     ? ", or in the query" : "",
+                                     (slcf->jwt.sources
+                                      & NGX_SIGNAL_JWT_COOKIE)
+                                     ? ", or in a cookie" : "");
+    }
+
+    reason = "invalid token";
+
+    rc = ngx_signal_jwt_verify(r, &slcf->jwt, &token, r->pool, &s->jwt,
+                               &reason);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        s->jwt.claims = NULL;
+
+        if (ngx_signal_http_add_header(r, "WWW-Authenticate",
+                                       (u_char *) "Bearer error=\"invalid_token\"",
+                                       sizeof("Bearer error=\"invalid_token\"")
+                                       - 1)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_signal_http_error(r, NGX_HTTP_UNAUTHORIZED,
+                                     "invalid_token", "%s", reason);
+    }
+
+    reason = ngx_signal_jwt_check_required(&slcf->jwt, &s->jwt);
+
+    if (reason) {
+        return ngx_signal_http_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                     "%s", reason);
     }
 
     return NGX_OK;

@@ -1,0 +1,1268 @@
+
+/*
+ * Copyright (C) ngx_signal_module authors
+ *
+ * JWT verification for WebSocket handshakes and refreshes, the shared
+ * secret of the API locations, and the origin list.  Signatures are
+ * checked with OpenSSL; a key is only ever used with the algorithms of its
+ * own type, so an HS256 token can never be checked against an RSA public
+ * key taken as a secret.  Secrets are compared in constant time and never
+ * logged.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/ecdsa.h>
+#include <openssl/crypto.h>
+#include "ngx_signal.h"
+
+
+#define NGX_SIGNAL_JWT_HMAC  1
+#define NGX_SIGNAL_JWT_RSA   2
+#define NGX_SIGNAL_JWT_EC    3
+
+/* shorter HMAC secrets are refused (RFC 7518: at least the hash size) */
+#define NGX_SIGNAL_JWT_MIN_SECRET  32
+
+
+static ngx_int_t ngx_signal_jwt_alg(ngx_str_t *alg, ngx_uint_t *type,
+    const EVP_MD **md, ngx_uint_t *bits);
+static ngx_int_t ngx_signal_jwt_check_key(ngx_http_request_t *r,
+    ngx_signal_jwt_key_t *key, const EVP_MD *md, u_char *input, size_t len,
+    u_char *sig, size_t siglen);
+static ngx_int_t ngx_signal_jwt_decode(ngx_pool_t *pool, u_char *p,
+    size_t len, ngx_str_t *out);
+static yajl_val ngx_signal_jwt_parse(ngx_str_t *json);
+static yajl_val ngx_signal_jwt_get(yajl_val obj, const char *name);
+static ngx_int_t ngx_signal_jwt_time(yajl_val v, time_t *t);
+static ngx_uint_t ngx_signal_jwt_str_eq(yajl_val v, ngx_str_t *s);
+static void ngx_signal_jwt_free(void *data);
+static void ngx_signal_jwt_free_key(void *data);
+static ngx_int_t ngx_signal_claim_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+/* configuration */
+
+void
+ngx_signal_jwt_init_conf(ngx_signal_jwt_conf_t *conf)
+{
+    conf->keys = NGX_CONF_UNSET_PTR;
+    conf->leeway = NGX_CONF_UNSET;
+    conf->require = NGX_CONF_UNSET_PTR;
+}
+
+
+void
+ngx_signal_jwt_merge_conf(ngx_signal_jwt_conf_t *conf,
+    ngx_signal_jwt_conf_t *prev)
+{
+    ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
+    ngx_conf_merge_ptr_value(conf->require, prev->require, NULL);
+    ngx_conf_merge_sec_value(conf->leeway, prev->leeway, 30);
+    ngx_conf_merge_str_value(conf->issuer, prev->issuer, "");
+    ngx_conf_merge_str_value(conf->audience, prev->audience, "");
+
+    if (conf->sources == 0) {
+        conf->sources = prev->sources;
+        conf->query = prev->query;
+        conf->cookie = prev->cookie;
+    }
+
+    if (conf->sources == 0) {
+        conf->sources = NGX_SIGNAL_JWT_HEADER|NGX_SIGNAL_JWT_SUBPROTOCOL;
+    }
+}
+
+
+static ngx_signal_jwt_key_t *
+ngx_signal_jwt_new_key(ngx_conf_t *cf, ngx_signal_jwt_conf_t *jc,
+    ngx_str_t **value, ngx_uint_t *n)
+{
+    ngx_str_t             *v;
+    ngx_signal_jwt_key_t  *key;
+
+    if (jc->keys == NGX_CONF_UNSET_PTR) {
+        jc->keys = ngx_array_create(cf->pool, 2, sizeof(ngx_signal_jwt_key_t));
+        if (jc->keys == NULL) {
+            return NULL;
+        }
+    }
+
+    key = ngx_array_push(jc->keys);
+    if (key == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(key, sizeof(ngx_signal_jwt_key_t));
+
+    v = *value;
+
+    if (*n == 3 && v[1].len > 4 && ngx_strncmp(v[1].data, "kid=", 4) == 0) {
+        key->kid.data = v[1].data + 4;
+        key->kid.len = v[1].len - 4;
+        *value = &v[1];
+    }
+
+    return key;
+}
+
+
+/* signal_jwt_secret [kid=ID] secret | file=/path | $variable; */
+
+char *
+ngx_signal_jwt_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_signal_jwt_conf_t  *jc = (ngx_signal_jwt_conf_t *)
+                                     ((u_char *) conf + cmd->offset);
+
+    u_char                            *p;
+    ssize_t                            size;
+    ngx_str_t                         *value, secret;
+    ngx_uint_t                         n;
+    ngx_file_t                         file;
+    ngx_file_info_t                    fi;
+    ngx_signal_jwt_key_t              *key;
+    ngx_http_compile_complex_value_t   ccv;
+
+    value = cf->args->elts;
+    n = cf->args->nelts;
+
+    key = ngx_signal_jwt_new_key(cf, jc, &value, &n);
+    if (key == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    key->type = NGX_SIGNAL_JWT_HMAC;
+    secret = value[1];
+
+    if (secret.len > 5 && ngx_strncmp(secret.data, "file=", 5) == 0) {
+        ngx_memzero(&file, sizeof(ngx_file_t));
+
+        file.name.data = secret.data + 5;
+        file.name.len = secret.len - 5;
+        file.log = cf->log;
+
+        if (ngx_conf_full_name(cf->cycle, &file.name, 1) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        file.fd = ngx_open_file(file.name.data, NGX_FILE_RDONLY,
+                                NGX_FILE_OPEN, 0);
+        if (file.fd == NGX_INVALID_FILE) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                               "cannot open the JWT secret file \"%V\"",
+                               &file.name);
+            return NGX_CONF_ERROR;
+        }
+
+        size = (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR)
+               ? -1 : (ssize_t) ngx_file_size(&fi);
+
+        if (size < 0 || size > 4096) {
+            ngx_close_file(file.fd);
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "the JWT secret file \"%V\" is unreadable "
+                               "or larger than 4k", &file.name);
+            return NGX_CONF_ERROR;
+        }
+
+        p = ngx_pnalloc(cf->pool, size + 1);
+        if (p == NULL) {
+            ngx_close_file(file.fd);
+            return NGX_CONF_ERROR;
+        }
+
+        size = ngx_read_file(&file, p, size, 0);
+        ngx_close_file(file.fd);
+
+        if (size == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+
+        /* a trailing newline is not part of the secret */
+        while (size && (p[size - 1] == '\n' || p[size - 1] == '\r')) {
+            size--;
+        }
+
+        secret.data = p;
+        secret.len = size;
+    }
+
+    if (ngx_http_script_variables_count(&secret) == 0
+        && secret.len < NGX_SIGNAL_JWT_MIN_SECRET)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the JWT secret is %uz bytes; use at least %d "
+                           "random bytes", secret.len,
+                           NGX_SIGNAL_JWT_MIN_SECRET);
+        return NGX_CONF_ERROR;
+    }
+
+    key->secret = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (key->secret == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &secret;
+    ccv.complex_value = key->secret;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* signal_jwt_key [kid=ID] /path/to/public.pem; (RSA or EC P-256/P-384) */
+
+char *
+ngx_signal_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_signal_jwt_conf_t  *jc = (ngx_signal_jwt_conf_t *)
+                                     ((u_char *) conf + cmd->offset);
+
+    BIO                   *bio;
+    EVP_PKEY              *pkey;
+    ngx_str_t             *value, name;
+    ngx_uint_t             n;
+    ngx_pool_cleanup_t    *cln;
+    ngx_signal_jwt_key_t  *key;
+
+    value = cf->args->elts;
+    n = cf->args->nelts;
+
+    key = ngx_signal_jwt_new_key(cf, jc, &value, &n);
+    if (key == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    name = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    bio = BIO_new_file((char *) name.data, "r");
+    if (bio == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "cannot open the JWT public key \"%V\"", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+
+    if (pkey == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" is not a PEM public key "
+                           "(\"-----BEGIN PUBLIC KEY-----\")", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        EVP_PKEY_free(pkey);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_signal_jwt_free_key;
+    cln->data = pkey;
+
+    key->pkey = pkey;
+
+    switch (EVP_PKEY_base_id(pkey)) {
+
+    case EVP_PKEY_RSA:
+        if (EVP_PKEY_bits(pkey) < 2048) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "the RSA key \"%V\" has %d bits; use at "
+                               "least 2048", &name, EVP_PKEY_bits(pkey));
+            return NGX_CONF_ERROR;
+        }
+
+        key->type = NGX_SIGNAL_JWT_RSA;
+        break;
+
+    case EVP_PKEY_EC:
+        key->bits = EVP_PKEY_bits(pkey);
+
+        if (key->bits != 256 && key->bits != 384) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "the EC key \"%V\" is not P-256 or P-384 "
+                               "(ES256, ES384)", &name);
+            return NGX_CONF_ERROR;
+        }
+
+        key->type = NGX_SIGNAL_JWT_EC;
+        break;
+
+    default:
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the key \"%V\" is neither RSA nor EC", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_signal_jwt_free_key(void *data)
+{
+    EVP_PKEY_free(data);
+}
+
+
+/* signal_jwt_token header | query=NAME | cookie=NAME | subprotocol ...; */
+
+char *
+ngx_signal_jwt_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_signal_jwt_conf_t  *jc = (ngx_signal_jwt_conf_t *)
+                                     ((u_char *) conf + cmd->offset);
+
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (jc->sources) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strcmp(value[i].data, "header") == 0) {
+            jc->sources |= NGX_SIGNAL_JWT_HEADER;
+
+        } else if (ngx_strcmp(value[i].data, "subprotocol") == 0) {
+            jc->sources |= NGX_SIGNAL_JWT_SUBPROTOCOL;
+
+        } else if (value[i].len > 6
+                   && ngx_strncmp(value[i].data, "query=", 6) == 0)
+        {
+            jc->sources |= NGX_SIGNAL_JWT_QUERY;
+            jc->query.data = value[i].data + 6;
+            jc->query.len = value[i].len - 6;
+
+        } else if (value[i].len > 7
+                   && ngx_strncmp(value[i].data, "cookie=", 7) == 0)
+        {
+            jc->sources |= NGX_SIGNAL_JWT_COOKIE;
+            jc->cookie.data = value[i].data + 7;
+            jc->cookie.len = value[i].len - 7;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid token source \"%V\": use header, "
+                               "query=NAME, cookie=NAME or subprotocol",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* signal_jwt_require claim=value ...; (claim: a path, "org.role") */
+
+char *
+ngx_signal_jwt_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_signal_jwt_conf_t  *jc = (ngx_signal_jwt_conf_t *)
+                                     ((u_char *) conf + cmd->offset);
+
+    u_char        *eq;
+    ngx_str_t     *value;
+    ngx_uint_t     i;
+    ngx_keyval_t  *kv;
+
+    if (jc->require != NGX_CONF_UNSET_PTR) {
+        return "is duplicate; list every claim in one directive";
+    }
+
+    jc->require = ngx_array_create(cf->pool, cf->args->nelts,
+                                   sizeof(ngx_keyval_t));
+    if (jc->require == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        eq = (u_char *) ngx_strchr(value[i].data, '=');
+
+        if (eq == NULL || eq == value[i].data) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid \"%V\": use claim=value, e.g. "
+                               "role=admin", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        kv = ngx_array_push(jc->require);
+        if (kv == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        kv->key.data = value[i].data;
+        kv->key.len = eq - value[i].data;
+        kv->value.data = eq + 1;
+        kv->value.len = value[i].data + value[i].len - eq - 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* finding the token of a handshake */
+
+ngx_int_t
+ngx_signal_jwt_find(ngx_http_request_t *r, ngx_signal_jwt_conf_t *jc,
+    ngx_str_t *token)
+{
+    u_char           *p, *last, *start;
+    ngx_table_elt_t  *h;
+
+    if ((jc->sources & NGX_SIGNAL_JWT_HEADER)
+        && r->headers_in.authorization
+        && r->headers_in.authorization->value.len > 7
+        && ngx_strncasecmp(r->headers_in.authorization->value.data,
+                           (u_char *) "Bearer ", 7) == 0)
+    {
+        token->data = r->headers_in.authorization->value.data + 7;
+        token->len = r->headers_in.authorization->value.len - 7;
+        return NGX_OK;
+    }
+
+    if ((jc->sources & NGX_SIGNAL_JWT_QUERY)
+        && ngx_http_arg(r, jc->query.data, jc->query.len, token) == NGX_OK
+        && token->len)
+    {
+        return NGX_OK;
+    }
+
+    if ((jc->sources & NGX_SIGNAL_JWT_COOKIE)
+        && ngx_http_parse_multi_header_lines(&r->headers_in.cookies,
+                                             &jc->cookie, token)
+           != NGX_DECLINED
+        && token->len)
+    {
+        return NGX_OK;
+    }
+
+    if (!(jc->sources & NGX_SIGNAL_JWT_SUBPROTOCOL)) {
+        return NGX_DECLINED;
+    }
+
+    /* Sec-WebSocket-Protocol: signal.v1, bearer.<token> */
+
+    for (h = ngx_signal_http_find_header(r, "sec-websocket-protocol", 22,
+                                         NULL);
+         h;
+         h = ngx_signal_http_find_header(r, "sec-websocket-protocol", 22, h))
+    {
+        p = h->value.data;
+        last = p + h->value.len;
+
+        while (p < last) {
+            while (p < last && (*p == ' ' || *p == ',')) {
+                p++;
+            }
+
+            start = p;
+
+            while (p < last && *p != ',' && *p != ' ') {
+                p++;
+            }
+
+            if ((size_t) (p - start) > sizeof(NGX_SIGNAL_JWT_PROTOCOL) - 1
+                && ngx_strncmp(start, NGX_SIGNAL_JWT_PROTOCOL,
+                               sizeof(NGX_SIGNAL_JWT_PROTOCOL) - 1) == 0)
+            {
+                token->data = start + sizeof(NGX_SIGNAL_JWT_PROTOCOL) - 1;
+                token->len = p - token->data;
+                return NGX_OK;
+            }
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* verification */
+
+static ngx_int_t
+ngx_signal_jwt_alg(ngx_str_t *alg, ngx_uint_t *type, const EVP_MD **md,
+    ngx_uint_t *bits)
+{
+    if (alg->len != 5) {
+        return NGX_ERROR;
+    }
+
+    switch (alg->data[0]) {
+    case 'H':
+        *type = NGX_SIGNAL_JWT_HMAC;
+        break;
+    case 'R':
+        *type = NGX_SIGNAL_JWT_RSA;
+        break;
+    case 'E':
+        *type = NGX_SIGNAL_JWT_EC;
+        break;
+    default:
+        return NGX_ERROR;
+    }
+
+    if (alg->data[1] != 'S') {
+        return NGX_ERROR;
+    }
+
+    if (ngx_strncmp(alg->data + 2, "256", 3) == 0) {
+        *md = EVP_sha256();
+        *bits = 256;
+
+    } else if (ngx_strncmp(alg->data + 2, "384", 3) == 0) {
+        *md = EVP_sha384();
+        *bits = 384;
+
+    } else if (ngx_strncmp(alg->data + 2, "512", 3) == 0
+               && *type != NGX_SIGNAL_JWT_EC)
+    {
+        *md = EVP_sha512();
+        *bits = 512;
+
+    } else {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_signal_jwt_check_key(ngx_http_request_t *r, ngx_signal_jwt_key_t *key,
+    const EVP_MD *md, u_char *input, size_t len, u_char *sig, size_t siglen)
+{
+    int             ok, n;
+    u_char          mac[EVP_MAX_MD_SIZE], *der, *p;
+    BIGNUM         *br, *bs;
+    ngx_str_t       secret;
+    ECDSA_SIG      *es;
+    unsigned int    maclen;
+    EVP_MD_CTX     *ctx;
+
+    if (key->type == NGX_SIGNAL_JWT_HMAC) {
+        if (ngx_http_complex_value(r, key->secret, &secret) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (secret.len < NGX_SIGNAL_JWT_MIN_SECRET) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "signal: the JWT secret from a variable is %uz "
+                          "bytes; at least %d are needed, token refused",
+                          secret.len, NGX_SIGNAL_JWT_MIN_SECRET);
+            return NGX_DECLINED;
+        }
+
+        if (HMAC(md, secret.data, (int) secret.len, input, len, mac, &maclen)
+            == NULL)
+        {
+            return NGX_ERROR;
+        }
+
+        return (siglen == maclen && CRYPTO_memcmp(mac, sig, maclen) == 0)
+               ? NGX_OK : NGX_DECLINED;
+    }
+
+    der = NULL;
+
+    if (key->type == NGX_SIGNAL_JWT_EC) {
+        /* JWS carries R || S; OpenSSL verifies DER */
+
+        if (siglen != 2 * (key->bits / 8)) {
+            return NGX_DECLINED;
+        }
+
+        es = ECDSA_SIG_new();
+        br = BN_bin2bn(sig, (int) siglen / 2, NULL);
+        bs = BN_bin2bn(sig + siglen / 2, (int) siglen / 2, NULL);
+
+        if (es == NULL || br == NULL || bs == NULL
+            || ECDSA_SIG_set0(es, br, bs) != 1)
+        {
+            ECDSA_SIG_free(es);
+            BN_free(br);
+            BN_free(bs);
+            return NGX_ERROR;
+        }
+
+        n = i2d_ECDSA_SIG(es, NULL);
+        der = (n > 0) ? ngx_pnalloc(r->pool, n) : NULL;
+
+        if (der == NULL) {
+            ECDSA_SIG_free(es);
+            return NGX_ERROR;
+        }
+
+        p = der;
+        (void) i2d_ECDSA_SIG(es, &p);
+        ECDSA_SIG_free(es);
+
+        sig = der;
+        siglen = n;
+    }
+
+    ctx = EVP_MD_CTX_new();
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ok = EVP_DigestVerifyInit(ctx, NULL, md, NULL, key->pkey) == 1
+         && EVP_DigestVerify(ctx, sig, siglen, input, len) == 1;
+
+    EVP_MD_CTX_free(ctx);
+
+    return ok ? NGX_OK : NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_signal_jwt_decode(ngx_pool_t *pool, u_char *p, size_t len, ngx_str_t *out)
+{
+    ngx_str_t  src;
+
+    src.data = p;
+    src.len = len;
+
+    out->data = ngx_pnalloc(pool, ngx_base64_decoded_length(len) + 1);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (len == 0 || ngx_decode_base64url(out, &src) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    out->data[out->len] = '\0';
+
+    return NGX_OK;
+}
+
+
+static yajl_val
+ngx_signal_jwt_parse(ngx_str_t *json)
+{
+    yajl_val  v;
+
+    if (ngx_strlen(json->data) != json->len) {
+        /* a NUL inside: not JSON text */
+        return NULL;
+    }
+
+    v = yajl_tree_parse((const char *) json->data, NULL, 0);
+
+    if (v && !YAJL_IS_OBJECT(v)) {
+        yajl_tree_free(v);
+        return NULL;
+    }
+
+    return v;
+}
+
+
+static yajl_val
+ngx_signal_jwt_get(yajl_val obj, const char *name)
+{
+    const char  *path[2];
+
+    path[0] = name;
+    path[1] = NULL;
+
+    return yajl_tree_get(obj, path, yajl_t_any);
+}
+
+
+static ngx_int_t
+ngx_signal_jwt_time(yajl_val v, time_t *t)
+{
+    if (!YAJL_IS_NUMBER(v)) {
+        return NGX_ERROR;
+    }
+
+    if (v->u.number.flags & YAJL_NUMBER_INT_VALID) {
+        *t = (time_t) v->u.number.i;
+
+    } else {
+        *t = (time_t) v->u.number.d;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_signal_jwt_str_eq(yajl_val v, ngx_str_t *s)
+{
+    if (!YAJL_IS_STRING(v)) {
+        return 0;
+    }
+
+    return ngx_strlen(v->u.string) == s->len
+           && ngx_strncmp(v->u.string, s->data, s->len) == 0;
+}
+
+
+static void
+ngx_signal_jwt_free(void *data)
+{
+    yajl_tree_free(data);
+}
+
+
+/*
+ * NGX_OK with the claims in jwt (freed with pool), NGX_DECLINED with a
+ * reason for the client (never a secret), NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_signal_jwt_verify(ngx_http_request_t *r, ngx_signal_jwt_conf_t *jc,
+    ngx_str_t *token, ngx_pool_t *pool, ngx_signal_jwt_t *jwt,
+    const char **reason)
+{
+    u_char                *dot1, *dot2, *last;
+    time_t                 t, now;
+    yajl_val               header, claims, v, a;
+    ngx_int_t              rc;
+    ngx_str_t              json, sig, alg, kid;
+    ngx_uint_t             i, type, bits, found, verified;
+    const EVP_MD          *md;
+    ngx_pool_cleanup_t    *cln;
+    ngx_signal_jwt_key_t  *key;
+
+    ngx_memzero(jwt, sizeof(ngx_signal_jwt_t));
+
+    if (token->len > NGX_SIGNAL_JWT_MAX_LENGTH) {
+        *reason = "the token is longer than 8k";
+        return NGX_DECLINED;
+    }
+
+    last = token->data + token->len;
+    dot1 = ngx_strlchr(token->data, last, '.');
+    dot2 = dot1 ? ngx_strlchr(dot1 + 1, last, '.') : NULL;
+
+    if (dot2 == NULL || ngx_strlchr(dot2 + 1, last, '.')) {
+        *reason = "malformed token: a JWT has three parts";
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_signal_jwt_decode(pool, token->data, dot1 - token->data, &json);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    header = (rc == NGX_OK) ? ngx_signal_jwt_parse(&json) : NULL;
+
+    if (header == NULL) {
+        *reason = "malformed token header";
+        return NGX_DECLINED;
+    }
+
+    v = ngx_signal_jwt_get(header, "alg");
+
+    if (!YAJL_IS_STRING(v)) {
+        yajl_tree_free(header);
+        *reason = "the token header has no alg";
+        return NGX_DECLINED;
+    }
+
+    alg.data = (u_char *) v->u.string;
+    alg.len = ngx_strlen(alg.data);
+
+    if (ngx_signal_jwt_get(header, "crit")) {
+        yajl_tree_free(header);
+        *reason = "the token has critical header parameters";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_signal_jwt_alg(&alg, &type, &md, &bits) != NGX_OK) {
+        yajl_tree_free(header);
+        *reason = "the token's alg is not accepted (HS256/384/512, "
+                  "RS256/384/512, ES256/384)";
+        return NGX_DECLINED;
+    }
+
+    v = ngx_signal_jwt_get(header, "kid");
+
+    kid.data = YAJL_IS_STRING(v) ? (u_char *) v->u.string : NULL;
+    kid.len = kid.data ? ngx_strlen(kid.data) : 0;
+
+    rc = ngx_signal_jwt_decode(pool, dot2 + 1, last - dot2 - 1, &sig);
+    if (rc != NGX_OK) {
+        yajl_tree_free(header);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        *reason = "malformed token signature";
+        return NGX_DECLINED;
+    }
+
+    found = 0;
+    verified = 0;
+    key = jc->keys ? jc->keys->elts : NULL;
+
+    for (i = 0; key && i < jc->keys->nelts && !verified; i++) {
+
+        /* a key is only used with the algorithms of its own type */
+
+        if (key[i].type != type
+            || (type == NGX_SIGNAL_JWT_EC && key[i].bits != bits))
+        {
+            continue;
+        }
+
+        if (kid.len && key[i].kid.len
+            && (kid.len != key[i].kid.len
+                || ngx_strncmp(kid.data, key[i].kid.data, kid.len) != 0))
+        {
+            continue;
+        }
+
+        found = 1;
+
+        rc = ngx_signal_jwt_check_key(r, &key[i], md, token->data,
+                                      dot2 - token->data, sig.data, sig.len);
+        if (rc == NGX_ERROR) {
+            yajl_tree_free(header);
+            return NGX_ERROR;
+        }
+
+        verified = (rc == NGX_OK);
+    }
+
+    yajl_tree_free(header);
+
+    if (!found) {
+        *reason = "no key here verifies the token's alg or kid";
+        return NGX_DECLINED;
+    }
+
+    if (!verified) {
+        *reason = "the token's signature does not verify";
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_signal_jwt_decode(pool, dot1 + 1, dot2 - dot1 - 1, &json);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    claims = (rc == NGX_OK) ? ngx_signal_jwt_parse(&json) : NULL;
+
+    if (claims == NULL) {
+        *reason = "malformed token claims";
+        return NGX_DECLINED;
+    }
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        yajl_tree_free(claims);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_signal_jwt_free;
+    cln->data = claims;
+
+    jwt->claims = claims;
+    now = ngx_time();
+
+    v = ngx_signal_jwt_get(claims, "exp");
+
+    if (v) {
+        if (ngx_signal_jwt_time(v, &t) != NGX_OK) {
+            *reason = "the token's exp is not a number";
+            return NGX_DECLINED;
+        }
+
+        if (now > t + jc->leeway) {
+            *reason = "the token has expired";
+            return NGX_DECLINED;
+        }
+
+        jwt->exp = t;
+    }
+
+    v = ngx_signal_jwt_get(claims, "nbf");
+
+    if (v) {
+        if (ngx_signal_jwt_time(v, &t) != NGX_OK) {
+            *reason = "the token's nbf is not a number";
+            return NGX_DECLINED;
+        }
+
+        if (now + jc->leeway < t) {
+            *reason = "the token is not valid yet (nbf)";
+            return NGX_DECLINED;
+        }
+    }
+
+    if (jc->issuer.len) {
+        v = ngx_signal_jwt_get(claims, "iss");
+
+        if (!ngx_signal_jwt_str_eq(v, &jc->issuer)) {
+            *reason = "the token's issuer (iss) is not accepted here";
+            return NGX_DECLINED;
+        }
+    }
+
+    if (jc->audience.len) {
+        v = ngx_signal_jwt_get(claims, "aud");
+        found = 0;
+
+        for (i = 0; v && !found; i++) {
+
+            if (YAJL_IS_ARRAY(v)) {
+                if (i >= v->u.array.len) {
+                    break;
+                }
+
+                a = v->u.array.values[i];
+
+            } else {
+                a = (i == 0) ? v : NULL;
+            }
+
+            if (ngx_signal_jwt_str_eq(a, &jc->audience)) {
+                found = 1;
+            }
+
+            if (a == NULL) {
+                break;
+            }
+        }
+
+        if (!found) {
+            *reason = "the token's audience (aud) is not this service";
+            return NGX_DECLINED;
+        }
+    }
+
+    v = ngx_signal_jwt_get(claims, "sub");
+
+    if (YAJL_IS_STRING(v)) {
+        jwt->sub.data = (u_char *) v->u.string;
+        jwt->sub.len = ngx_strlen(jwt->sub.data);
+    }
+
+    return NGX_OK;
+}
+
+
+/* NULL, or what the token lacks of signal_jwt_require */
+
+const char *
+ngx_signal_jwt_check_required(ngx_signal_jwt_conf_t *jc, ngx_signal_jwt_t *jwt)
+{
+    ngx_str_t      value, path;
+    ngx_uint_t     i;
+    ngx_keyval_t  *kv;
+
+    if (jc->require == NULL) {
+        return NULL;
+    }
+
+    kv = jc->require->elts;
+
+    for (i = 0; i < jc->require->nelts; i++) {
+        path = kv[i].key;
+
+        if (ngx_signal_jwt_claim(jwt->claims, &path, NULL, &value) != NGX_OK
+            || value.len != kv[i].value.len
+            || ngx_strncmp(value.data, kv[i].value.data, value.len) != 0)
+        {
+            return "the token lacks a claim this location requires";
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The value of a claim by path: segments separated by "." (configuration)
+ * or "__" (variable names).  Strings as they are, numbers as written,
+ * true/false; NGX_DECLINED for absent, null, objects and arrays.
+ */
+
+ngx_int_t
+ngx_signal_jwt_claim(yajl_val claims, ngx_str_t *path, ngx_pool_t *pool,
+    ngx_str_t *value)
+{
+    size_t       i, j;
+    yajl_val     v;
+    ngx_uint_t   n;
+    const char  *keys[16];
+    u_char       buf[256], *p;
+
+    if (claims == NULL || path->len == 0 || path->len >= sizeof(buf)) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(buf, path->data, path->len);
+    buf[path->len] = '\0';
+
+    n = 0;
+    keys[n++] = (const char *) buf;
+
+    for (i = 0, j = 0; i < path->len; i++) {
+        if (buf[i] == '.') {
+            buf[i] = '\0';
+            j = i + 1;
+
+        } else if (buf[i] == '_' && i + 1 < path->len && buf[i + 1] == '_') {
+            buf[i] = '\0';
+            buf[++i] = '\0';
+            j = i + 1;
+
+        } else {
+            continue;
+        }
+
+        if (n == sizeof(keys) / sizeof(keys[0]) - 1) {
+            return NGX_DECLINED;
+        }
+
+        keys[n++] = (const char *) &buf[j];
+    }
+
+    keys[n] = NULL;
+
+    v = yajl_tree_get(claims, keys, yajl_t_any);
+
+    if (YAJL_IS_STRING(v)) {
+        p = (u_char *) v->u.string;
+
+    } else if (YAJL_IS_NUMBER(v)) {
+        p = (u_char *) v->u.number.r;
+
+    } else if (YAJL_IS_TRUE(v)) {
+        p = (u_char *) "true";
+
+    } else if (YAJL_IS_FALSE(v)) {
+        p = (u_char *) "false";
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    value->len = ngx_strlen(p);
+
+    if (pool == NULL) {
+        value->data = p;
+        return NGX_OK;
+    }
+
+    value->data = ngx_pnalloc(pool, value->len);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(value->data, p, value->len);
+
+    return NGX_OK;
+}
+
+
+/* $signal_claim_<path>: a claim of the connection's verified token */
+
+ngx_int_t
+ngx_signal_jwt_add_variables(ngx_conf_t *cf)
+{
+    ngx_str_t             name = ngx_string("signal_claim_");
+    ngx_http_variable_t  *var;
+
+    var = ngx_http_add_variable(cf, &name, NGX_HTTP_VAR_PREFIX
+                                           |NGX_HTTP_VAR_NOCACHEABLE);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+
+    var->get_handler = ngx_signal_claim_variable;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_signal_claim_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t             *name = (ngx_str_t *) data;
+
+    ngx_str_t              path, value;
+    ngx_signal_session_t  *s;
+
+    s = ngx_http_get_module_ctx(r, ngx_signal_module);
+
+    path.data = name->data + sizeof("signal_claim_") - 1;
+    path.len = name->len - (sizeof("signal_claim_") - 1);
+
+    if (s == NULL || s->jwt.claims == NULL
+        || ngx_signal_jwt_claim(s->jwt.claims, &path, r->pool, &value)
+           != NGX_OK)
+    {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = value.data;
+    v->len = value.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * signal_api_secret: "Authorization: Bearer <secret>" against every
+ * configured secret, in constant time (digests of equal length).
+ */
+
+ngx_int_t
+ngx_signal_secret_check(ngx_http_request_t *r, ngx_array_t *secrets)
+{
+    u_char                     given[32], expected[32];
+    ngx_str_t                  token, secret;
+    ngx_uint_t                 i, ok;
+    unsigned int               len;
+    ngx_http_complex_value_t  *cv;
+
+    if (r->headers_in.authorization == NULL
+        || r->headers_in.authorization->value.len <= 7
+        || ngx_strncasecmp(r->headers_in.authorization->value.data,
+                           (u_char *) "Bearer ", 7) != 0)
+    {
+        goto refused;
+    }
+
+    token.data = r->headers_in.authorization->value.data + 7;
+    token.len = r->headers_in.authorization->value.len - 7;
+
+    if (EVP_Digest(token.data, token.len, given, &len, EVP_sha256(), NULL)
+        != 1)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cv = secrets->elts;
+    ok = 0;
+
+    for (i = 0; i < secrets->nelts; i++) {
+        if (ngx_http_complex_value(r, &cv[i], &secret) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (secret.len == 0
+            || EVP_Digest(secret.data, secret.len, expected, &len,
+                          EVP_sha256(), NULL) != 1)
+        {
+            continue;
+        }
+
+        ok |= (CRYPTO_memcmp(given, expected, sizeof(given)) == 0);
+    }
+
+    if (ok) {
+        return NGX_OK;
+    }
+
+refused:
+
+    if (ngx_signal_http_add_header(r, "WWW-Authenticate",
+                                   (u_char *) "Bearer", 6)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_signal_http_error(r, NGX_HTTP_UNAUTHORIZED, "unauthorized",
+                                 "send \"Authorization: Bearer <secret>\" "
+                                 "with the secret of signal_api_secret");
+}
+
+
+/*
+ * signal_allow_origin: "https://app.example.com" exactly, or a pattern
+ * whose first host label is "*" for any subdomain (lowercased at
+ * configuration).
+ */
+
+ngx_uint_t
+ngx_signal_origin_allowed(ngx_array_t *origins, ngx_str_t *origin)
+{
+    u_char      *star, *mid;
+    size_t       prefix, suffix;
+    ngx_str_t   *o;
+    ngx_uint_t   i;
+
+    o = origins->elts;
+
+    for (i = 0; i < origins->nelts; i++) {
+
+        star = ngx_strlchr(o[i].data, o[i].data + o[i].len, '*');
+
+        if (star == NULL) {
+            if (o[i].len == origin->len
+                && ngx_strncasecmp(o[i].data, origin->data, origin->len)
+                   == 0)
+            {
+                return 1;
+            }
+
+            continue;
+        }
+
+        /* "scheme://" + "*" + ".domain[:port]" */
+
+        prefix = star - o[i].data;
+        suffix = o[i].len - prefix - 1;
+
+        if (origin->len <= prefix + suffix
+            || ngx_strncasecmp(origin->data, o[i].data, prefix) != 0
+            || ngx_strncasecmp(origin->data + origin->len - suffix,
+                               star + 1, suffix) != 0)
+        {
+            continue;
+        }
+
+        for (mid = origin->data + prefix;
+             mid < origin->data + origin->len - suffix;
+             mid++)
+        {
+            if (*mid == '/' || *mid == ':' || *mid == '@') {
+                break;
+            }
+        }
+
+        if (mid == origin->data + origin->len - suffix) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
