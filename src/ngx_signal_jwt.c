@@ -746,7 +746,7 @@ ngx_signal_jwt_verify(ngx_http_request_t *r, ngx_signal_jwt_conf_t *jc,
     yajl_val               header, claims, v, a;
     ngx_int_t              rc;
     ngx_str_t              json, sig, alg, kid;
-    ngx_uint_t             i, type, bits, found, verified;
+    ngx_uint_t             i, type, bits, found, verified, by_kid;
     const EVP_MD          *md;
     ngx_pool_cleanup_t    *cln;
     ngx_signal_jwt_key_t  *key;
@@ -824,6 +824,21 @@ ngx_signal_jwt_verify(ngx_http_request_t *r, ngx_signal_jwt_conf_t *jc,
     verified = 0;
     key = jc->keys ? jc->keys->elts : NULL;
 
+    /*
+     * A kid that names a key selects that key alone; an unknown kid (or
+     * none) may be verified by the keys without a kid.
+     */
+
+    by_kid = 0;
+
+    for (i = 0; kid.len && key && i < jc->keys->nelts; i++) {
+        if (key[i].kid.len == kid.len
+            && ngx_strncmp(key[i].kid.data, kid.data, kid.len) == 0)
+        {
+            by_kid = 1;
+        }
+    }
+
     for (i = 0; key && i < jc->keys->nelts && !verified; i++) {
 
         /* a key is only used with the algorithms of its own type */
@@ -834,9 +849,10 @@ ngx_signal_jwt_verify(ngx_http_request_t *r, ngx_signal_jwt_conf_t *jc,
             continue;
         }
 
-        if (kid.len && key[i].kid.len
-            && (kid.len != key[i].kid.len
-                || ngx_strncmp(kid.data, key[i].kid.data, kid.len) != 0))
+        if (by_kid
+            ? (key[i].kid.len != kid.len
+               || ngx_strncmp(key[i].kid.data, kid.data, kid.len) != 0)
+            : (key[i].kid.len != 0 && kid.len != 0))
         {
             continue;
         }
@@ -1003,54 +1019,67 @@ ngx_signal_jwt_check_required(ngx_signal_jwt_conf_t *jc, ngx_signal_jwt_t *jwt)
 
 /*
  * The value of a claim by path: segments separated by "." (configuration)
- * or "__" (variable names).  Strings as they are, numbers as written,
- * true/false; NGX_DECLINED for absent, null, objects and arrays.
+ * or "__" (variable names).  nginx lowercases variable names, so a key
+ * that differs only in case matches too ("startupid" finds "startupId").
+ * Strings as they are, numbers as written, true/false; NGX_DECLINED for
+ * absent, null, objects and arrays.
  */
 
 ngx_int_t
 ngx_signal_jwt_claim(yajl_val claims, ngx_str_t *path, ngx_pool_t *pool,
     ngx_str_t *value)
 {
-    size_t       i, j;
-    yajl_val     v;
-    ngx_uint_t   n;
-    const char  *keys[16];
-    u_char       buf[256], *p;
+    u_char      *p, *last, *seg, *end;
+    size_t       n, k;
+    yajl_val     v, found;
+    ngx_uint_t   i;
 
-    if (claims == NULL || path->len == 0 || path->len >= sizeof(buf)) {
-        return NGX_DECLINED;
-    }
+    v = claims;
+    p = path->data;
+    last = p + path->len;
 
-    ngx_memcpy(buf, path->data, path->len);
-    buf[path->len] = '\0';
+    while (v && p < last) {
+        seg = p;
 
-    n = 0;
-    keys[n++] = (const char *) buf;
-
-    for (i = 0, j = 0; i < path->len; i++) {
-        if (buf[i] == '.') {
-            buf[i] = '\0';
-            j = i + 1;
-
-        } else if (buf[i] == '_' && i + 1 < path->len && buf[i + 1] == '_') {
-            buf[i] = '\0';
-            buf[++i] = '\0';
-            j = i + 1;
-
-        } else {
-            continue;
+        for (end = p; end < last; end++) {
+            if (*end == '.' || (*end == '_' && end + 1 < last
+                                && end[1] == '_'))
+            {
+                break;
+            }
         }
 
-        if (n == sizeof(keys) / sizeof(keys[0]) - 1) {
+        n = end - seg;
+        p = (end < last) ? end + (*end == '.' ? 1 : 2) : last;
+
+        if (!YAJL_IS_OBJECT(v) || n == 0) {
             return NGX_DECLINED;
         }
 
-        keys[n++] = (const char *) &buf[j];
+        found = NULL;
+
+        for (i = 0; i < v->u.object.len; i++) {
+            k = ngx_strlen(v->u.object.keys[i]);
+
+            if (k != n) {
+                continue;
+            }
+
+            if (ngx_strncmp(v->u.object.keys[i], seg, n) == 0) {
+                found = v->u.object.values[i];
+                break;
+            }
+
+            if (found == NULL
+                && ngx_strncasecmp((u_char *) v->u.object.keys[i], seg, n)
+                   == 0)
+            {
+                found = v->u.object.values[i];
+            }
+        }
+
+        v = found;
     }
-
-    keys[n] = NULL;
-
-    v = yajl_tree_get(claims, keys, yajl_t_any);
 
     if (YAJL_IS_STRING(v)) {
         p = (u_char *) v->u.string;
@@ -1140,11 +1169,13 @@ ngx_signal_claim_variable(ngx_http_request_t *r,
 
 /*
  * signal_api_secret: "Authorization: Bearer <secret>" against every
- * configured secret, in constant time (digests of equal length).
+ * configured secret, in constant time (digests of equal length).  NGX_OK,
+ * or the 401 is sent and *rc is what the handler returns.
  */
 
 ngx_int_t
-ngx_signal_secret_check(ngx_http_request_t *r, ngx_array_t *secrets)
+ngx_signal_secret_check(ngx_http_request_t *r, ngx_array_t *secrets,
+    ngx_int_t *rc)
 {
     u_char                     given[32], expected[32];
     ngx_str_t                  token, secret;
@@ -1166,7 +1197,8 @@ ngx_signal_secret_check(ngx_http_request_t *r, ngx_array_t *secrets)
     if (EVP_Digest(token.data, token.len, given, &len, EVP_sha256(), NULL)
         != 1)
     {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     cv = secrets->elts;
@@ -1174,7 +1206,8 @@ ngx_signal_secret_check(ngx_http_request_t *r, ngx_array_t *secrets)
 
     for (i = 0; i < secrets->nelts; i++) {
         if (ngx_http_complex_value(r, &cv[i], &secret) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
         }
 
         if (secret.len == 0
@@ -1197,12 +1230,15 @@ refused:
                                    (u_char *) "Bearer", 6)
         != NGX_OK)
     {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    return ngx_signal_http_error(r, NGX_HTTP_UNAUTHORIZED, "unauthorized",
-                                 "send \"Authorization: Bearer <secret>\" "
-                                 "with the secret of signal_api_secret");
+    *rc = ngx_signal_http_error(r, NGX_HTTP_UNAUTHORIZED, "unauthorized",
+                                "send \"Authorization: Bearer <secret>\" "
+                                "with the secret of signal_api_secret");
+
+    return NGX_DECLINED;
 }
 
 

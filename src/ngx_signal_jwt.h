@@ -79,7 +79,7 @@ ngx_int_t ngx_signal_jwt_claim(yajl_val claims, ngx_str_t *path,
 ngx_int_t ngx_signal_jwt_add_variables(ngx_conf_t *cf);
 
 ngx_int_t ngx_signal_secret_check(ngx_http_request_t *r,
-    ngx_array_t *secrets);
+    ngx_array_t *secrets, ngx_int_t *rc);
 ngx_uint_t ngx_signal_origin_allowed(ngx_array_t *origins, ngx_str_t *origin);
 
 

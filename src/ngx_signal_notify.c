@@ -32,11 +32,10 @@ ngx_signal_notify_handler(ngx_http_request_t *r)
 
     /* before anything else: nothing is read for an unknown caller */
 
-    if (slcf->api_secrets) {
-        rc = ngx_signal_secret_check(r, slcf->api_secrets);
-        if (rc != NGX_OK) {
-            return rc;
-        }
+    if (slcf->api_secrets
+        && ngx_signal_secret_check(r, slcf->api_secrets, &rc) != NGX_OK)
+    {
+        return rc;
     }
 
     if (r->method != NGX_HTTP_POST) {

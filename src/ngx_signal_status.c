@@ -51,11 +51,10 @@ ngx_signal_status_handler(ngx_http_request_t *r)
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);
 
-    if (slcf->api_secrets) {
-        rc = ngx_signal_secret_check(r, slcf->api_secrets);
-        if (rc != NGX_OK) {
-            return rc;
-        }
+    if (slcf->api_secrets
+        && ngx_signal_secret_check(r, slcf->api_secrets, &rc) != NGX_OK)
+    {
+        return rc;
     }
 
     if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {

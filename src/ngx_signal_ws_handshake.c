@@ -28,7 +28,7 @@ static ngx_int_t ngx_signal_ws_accept(ngx_http_request_t *r,
 static ngx_int_t ngx_signal_ws_subprotocol(ngx_http_request_t *r,
     ngx_signal_loc_conf_t *slcf);
 static ngx_int_t ngx_signal_ws_authenticate(ngx_http_request_t *r,
-    ngx_signal_session_t *s, ngx_signal_loc_conf_t *slcf);
+    ngx_signal_session_t *s, ngx_signal_loc_conf_t *slcf, ngx_int_t *rc);
 static ngx_int_t ngx_signal_ws_eval_rooms(ngx_http_request_t *r,
     ngx_array_t *values, ngx_uint_t allow, ngx_array_t **result);
 
@@ -140,8 +140,7 @@ ngx_signal_ws_handler(ngx_http_request_t *r)
 
     if (slcf->jwt.keys) {
         /* claims first: signal_join and others may use $signal_claim_ */
-        rc = ngx_signal_ws_authenticate(r, s, slcf);
-        if (rc != NGX_OK) {
+        if (ngx_signal_ws_authenticate(r, s, slcf, &rc) != NGX_OK) {
             return rc;
         }
     }
@@ -359,13 +358,17 @@ ngx_signal_ws_eval_rooms(ngx_http_request_t *r, ngx_array_t *values,
 }
 
 
-/* 401 without a valid token, 403 when it lacks a required claim */
+/*
+ * NGX_OK for a valid token with the required claims; otherwise the answer
+ * (401 without a valid token, 403 without a required claim) is sent and
+ * *rc is what the handler returns.
+ */
 
 static ngx_int_t
 ngx_signal_ws_authenticate(ngx_http_request_t *r, ngx_signal_session_t *s,
-    ngx_signal_loc_conf_t *slcf)
+    ngx_signal_loc_conf_t *slcf, ngx_int_t *rc)
 {
-    ngx_int_t    rc;
+    ngx_int_t    vrc;
     ngx_str_t    token;
     const char  *reason;
 
@@ -374,35 +377,38 @@ ngx_signal_ws_authenticate(ngx_http_request_t *r, ngx_signal_session_t *s,
                                        (u_char *) "Bearer", 6)
             != NGX_OK)
         {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
         }
 
-        return ngx_signal_http_error(r, NGX_HTTP_UNAUTHORIZED,
-                                     "missing_token",
-                                     "send a JWT as \"Authorization: Bearer "
-                                     "<token>\"%s%s%s",
-                                     (slcf->jwt.sources
-                                      & NGX_SIGNAL_JWT_SUBPROTOCOL)
-                                     ? ", or as the subprotocol "
-                                       "\"bearer.<token>\"" : "",
-                                     (slcf->jwt.sources
-                                      & NGX_SIGNAL_JWT_QUERY)
-                                     ? ", or in the query" : "",
-                                     (slcf->jwt.sources
-                                      & NGX_SIGNAL_JWT_COOKIE)
-                                     ? ", or in a cookie" : "");
+        *rc = ngx_signal_http_error(r, NGX_HTTP_UNAUTHORIZED,
+                                    "missing_token",
+                                    "send a JWT as \"Authorization: Bearer "
+                                    "<token>\"%s%s%s",
+                                    (slcf->jwt.sources
+                                     & NGX_SIGNAL_JWT_SUBPROTOCOL)
+                                    ? ", or as the subprotocol "
+                                      "\"bearer.<token>\"" : "",
+                                    (slcf->jwt.sources
+                                     & NGX_SIGNAL_JWT_QUERY)
+                                    ? ", or in the query" : "",
+                                    (slcf->jwt.sources
+                                     & NGX_SIGNAL_JWT_COOKIE)
+                                    ? ", or in a cookie" : "");
+        return NGX_DECLINED;
     }
 
     reason = "invalid token";
 
-    rc = ngx_signal_jwt_verify(r, &slcf->jwt, &token, r->pool, &s->jwt,
-                               &reason);
+    vrc = ngx_signal_jwt_verify(r, &slcf->jwt, &token, r->pool, &s->jwt,
+                                &reason);
 
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (vrc == NGX_ERROR) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    if (rc != NGX_OK) {
+    if (vrc != NGX_OK) {
         s->jwt.claims = NULL;
 
         if (ngx_signal_http_add_header(r, "WWW-Authenticate",
@@ -411,18 +417,21 @@ ngx_signal_ws_authenticate(ngx_http_request_t *r, ngx_signal_session_t *s,
                                        - 1)
             != NGX_OK)
         {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
         }
 
-        return ngx_signal_http_error(r, NGX_HTTP_UNAUTHORIZED,
-                                     "invalid_token", "%s", reason);
+        *rc = ngx_signal_http_error(r, NGX_HTTP_UNAUTHORIZED,
+                                    "invalid_token", "%s", reason);
+        return NGX_DECLINED;
     }
 
     reason = ngx_signal_jwt_check_required(&slcf->jwt, &s->jwt);
 
     if (reason) {
-        return ngx_signal_http_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
-                                     "%s", reason);
+        *rc = ngx_signal_http_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                    "%s", reason);
+        return NGX_DECLINED;
     }
 
     return NGX_OK;
