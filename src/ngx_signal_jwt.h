@@ -26,6 +26,14 @@
 #define NGX_SIGNAL_JWT_COOKIE       0x04
 #define NGX_SIGNAL_JWT_SUBPROTOCOL  0x08
 
+/* key types */
+#define NGX_SIGNAL_JWT_HMAC         1
+#define NGX_SIGNAL_JWT_RSA          2
+#define NGX_SIGNAL_JWT_EC           3
+
+/* shorter HMAC secrets are refused (RFC 7518: at least the hash size) */
+#define NGX_SIGNAL_JWT_MIN_SECRET   32
+
 /* the prefix of a subprotocol value that carries a token */
 #define NGX_SIGNAL_JWT_PROTOCOL     "bearer."
 

@@ -25,14 +25,8 @@
 #include "ngx_signal_redis.h"
 
 
-#define NGX_SIGNAL_REDIS_CHANNEL        "signal:r:"
-#define NGX_SIGNAL_REDIS_CHANNEL_LEN    (sizeof("signal:r:") - 1)
-
 /* how often rooms nobody here is in any more are unsubscribed */
 #define NGX_SIGNAL_REDIS_SWEEP          5000
-
-/* how often an instance says it is alive (it is for three times that) */
-#define NGX_SIGNAL_REDIS_HEARTBEAT      5000
 
 
 typedef enum {
@@ -53,14 +47,6 @@ typedef struct {
 } ngx_signal_redis_sub_t;
 
 
-/* a notify or presence request waiting for its FCALL */
-typedef struct {
-    ngx_http_request_t         *request;     /* NULL once answered */
-    ngx_array_t                *events;
-    ngx_uint_t                  n;
-    ngx_str_t                   room;        /* presence: in the request */
-    ngx_event_t                 timer;
-} ngx_signal_redis_pub_t;
 
 
 static void ngx_signal_redis_cmd_ready(ngx_signal_redis_link_t *link);
@@ -79,16 +65,12 @@ static void ngx_signal_redis_message(redisAsyncContext *ac, void *r,
 static void ngx_signal_redis_deliver(ngx_str_t *target, redisReply *channel,
     redisReply *payload);
 static void ngx_signal_redis_sweep(ngx_event_t *ev);
-static void ngx_signal_redis_heartbeat(ngx_event_t *ev);
-static void ngx_signal_redis_presence_reply(redisAsyncContext *ac, void *r,
-    void *privdata);
-static void ngx_signal_redis_presence_timeout(ngx_event_t *ev);
 static void ngx_signal_redis_report(void);
 
 
 ngx_signal_redis_conf_t          *ngx_signal_redis;
 
-static ngx_signal_redis_link_t    ngx_signal_redis_cmd;
+ngx_signal_redis_link_t           ngx_signal_redis_cmd;
 static ngx_signal_redis_link_t    ngx_signal_redis_sub;
 
 static ngx_rbtree_t               ngx_signal_redis_subs;
@@ -102,80 +84,6 @@ static u_char                     ngx_signal_redis_last_room[
 static size_t                     ngx_signal_redis_last_room_len;
 static uint64_t                   ngx_signal_redis_last_seq;
 static uint64_t                   ngx_signal_redis_last_stamp;
-
-
-/*
- * The function library.  It checks every triple before it changes
- * anything, so that a backend calling it directly gets the same
- * all-or-nothing batches as the notify location.
- */
-
-const char  ngx_signal_redis_library[] =
-    "#!lua name=ngx_signal\n"
-    "local function name_ok(s)\n"
-    "  return #s > 0 and #s <= 1024 and s:find('^[%w_%.:@/%+=%-]+$') ~= nil\n"
-    "end\n"
-    "local function publish(keys, args)\n"
-    "  local n = #args\n"
-    "  if n == 0 or n % 3 ~= 0 then\n"
-    "    return redis.error_reply('ERR signal_publish takes room, event, "
-    "data triples')\n"
-    "  end\n"
-    "  for i = 1, n, 3 do\n"
-    "    local room, event, data = args[i], args[i + 1], args[i + 2]\n"
-    "    if not name_ok(room) or room:sub(-1) == ':' then\n"
-    "      return redis.error_reply('ERR invalid room name: ' .. "
-    "room:sub(1, 128))\n"
-    "    end\n"
-    "    if not name_ok(event) then\n"
-    "      return redis.error_reply('ERR invalid event name: ' .. "
-    "event:sub(1, 128))\n"
-    "    end\n"
-    "    if not pcall(cjson.decode, data) then\n"
-    "      return redis.error_reply('ERR data of ' .. event .. "
-    "' is not JSON')\n"
-    "    end\n"
-    "  end\n"
-    "  local seqs = {}\n"
-    "  for i = 1, n, 3 do\n"
-    "    local seq = redis.call('INCR', 'signal:seq:' .. args[i])\n"
-    "    redis.call('PUBLISH', '" NGX_SIGNAL_REDIS_CHANNEL "' .. args[i], "
-    "seq .. ' ' .. args[i + 1] .. ' ' .. args[i + 2])\n"
-    "    seqs[#seqs + 1] = seq\n"
-    "  end\n"
-    "  return seqs\n"
-    "end\n"
-    "redis.register_function('signal_publish', publish)\n"
-
-    /* presence: one field per instance, "<version> <connections> <users>" */
-    "local function presence_set(keys, args)\n"
-    "  local key = 'signal:presence:' .. args[1]\n"
-    "  local v = tonumber(args[5])\n"
-    "  local cur = redis.call('HGET', key, args[2])\n"
-    "  if cur and tonumber(cur:match('^(%d+)')) >= v then return 0 end\n"
-    "  redis.call('HSET', key, args[2], "
-    "args[5] .. ' ' .. args[3] .. ' ' .. args[4])\n"
-    "  redis.call('PEXPIRE', key, 86400000)\n"
-    "  return 1\n"
-    "end\n"
-    "local function presence_get(keys, args)\n"
-    "  local key = 'signal:presence:' .. args[1]\n"
-    "  local all = redis.call('HGETALL', key)\n"
-    "  local c, u = 0, 0\n"
-    "  for i = 1, #all, 2 do\n"
-    "    local id = all[i]\n"
-    "    if redis.call('EXISTS', 'signal:alive:' .. id) == 1 then\n"
-    "      local _, cc, uu = all[i + 1]:match('^(%d+) (%d+) (%d+)$')\n"
-    "      c = c + tonumber(cc)\n"
-    "      u = u + tonumber(uu)\n"
-    "    elseif redis.call('EXISTS', 'signal:known:' .. id) == 0 then\n"
-    "      redis.call('HDEL', key, id)\n"
-    "    end\n"
-    "  end\n"
-    "  return {c, u}\n"
-    "end\n"
-    "redis.register_function('signal_presence_set', presence_set)\n"
-    "redis.register_function('signal_presence_get', presence_get)\n";
 
 
 ngx_int_t
@@ -257,178 +165,12 @@ ngx_signal_redis_report(void)
 static void
 ngx_signal_redis_cmd_ready(ngx_signal_redis_link_t *link)
 {
-    ngx_uint_t              i;
-    ngx_pool_t             *pool;
-    ngx_array_t            *a;
-    ngx_signal_presence_t  *p;
-
     ngx_signal_redis_report();
 
     ngx_signal_redis_heartbeat(&ngx_signal_redis_heartbeat_ev);
 
     /* what changed while the connection was down: tell all again */
-
-    pool = ngx_create_pool(4096, ngx_cycle->log);
-    if (pool == NULL) {
-        return;
-    }
-
-    a = ngx_signal_presence_snapshot(pool);
-
-    if (a) {
-        p = a->elts;
-
-        for (i = 0; i < a->nelts; i++) {
-            ngx_signal_redis_presence(&p[i]);
-        }
-    }
-
-    ngx_destroy_pool(pool);
-}
-
-
-/*
- * This instance is alive (15 s) and known (an hour): presence counts the
- * fields of live instances and forgets those of instances long gone.
- */
-
-static void
-ngx_signal_redis_heartbeat(ngx_event_t *ev)
-{
-    u_char  *id;
-
-    if (!ev->timer_set) {
-        ngx_add_timer(ev, NGX_SIGNAL_REDIS_HEARTBEAT);
-    }
-
-    if (ngx_signal_redis_cmd.state != NGX_SIGNAL_REDIS_READY) {
-        return;
-    }
-
-    id = ngx_signal_zone_instance(ngx_signal_worker_zone);
-
-    (void) redisAsyncCommand(ngx_signal_redis_cmd.ac, NULL, NULL,
-                             "SET signal:alive:%s 1 PX %d", id,
-                             3 * NGX_SIGNAL_REDIS_HEARTBEAT);
-    (void) redisAsyncCommand(ngx_signal_redis_cmd.ac, NULL, NULL,
-                             "SET signal:known:%s 1 PX 3600000", id);
-}
-
-
-/* a room's counts on this host changed: fire and forget, versioned */
-
-void
-ngx_signal_redis_presence(ngx_signal_presence_t *p)
-{
-    if (ngx_signal_redis_cmd.state != NGX_SIGNAL_REDIS_READY) {
-        /* sent again, all of it, when the connection is back */
-        return;
-    }
-
-    (void) redisAsyncCommand(ngx_signal_redis_cmd.ac, NULL, NULL,
-                             "FCALL signal_presence_set 0 %b %s %llu %llu "
-                             "%llu", p->room.data, p->room.len,
-                             ngx_signal_zone_instance(ngx_signal_worker_zone),
-                             (unsigned long long) p->connections,
-                             (unsigned long long) p->users,
-                             (unsigned long long) p->version);
-}
-
-
-/*
- * GET on a signal_presence location with the Redis engine: the counts of
- * every live instance; this host's alone ("partial") if Redis cannot say.
- */
-
-ngx_int_t
-ngx_signal_redis_presence_get(ngx_http_request_t *r, ngx_str_t *room)
-{
-    int                      rc;
-    ngx_signal_redis_pub_t  *q;
-
-    if (ngx_signal_redis_cmd.state != NGX_SIGNAL_REDIS_READY) {
-        return NGX_DECLINED;
-    }
-
-    q = ngx_calloc(sizeof(ngx_signal_redis_pub_t), r->connection->log);
-    if (q == NULL) {
-        return NGX_DECLINED;
-    }
-
-    q->request = r;
-    q->room = *room;
-
-    rc = redisAsyncCommand(ngx_signal_redis_cmd.ac,
-                           ngx_signal_redis_presence_reply, q,
-                           "FCALL signal_presence_get 0 %b", room->data,
-                           room->len);
-    if (rc != REDIS_OK) {
-        ngx_free(q);
-        return NGX_DECLINED;
-    }
-
-    q->timer.handler = ngx_signal_redis_presence_timeout;
-    q->timer.data = q;
-    q->timer.log = r->connection->log;
-    ngx_add_timer(&q->timer, ngx_signal_redis->command_timeout);
-
-    r->main->count++;
-
-    return NGX_DONE;
-}
-
-
-static void
-ngx_signal_redis_presence_reply(redisAsyncContext *ac, void *r,
-    void *privdata)
-{
-    redisReply              *reply = r;
-    ngx_signal_redis_pub_t  *q = privdata;
-
-    ngx_str_t            room;
-    ngx_http_request_t  *req;
-
-    req = q->request;
-    room = q->room;
-
-    if (q->timer.timer_set) {
-        ngx_del_timer(&q->timer);
-    }
-
-    ngx_free(q);
-
-    if (req == NULL) {
-        return;
-    }
-
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 2
-        || reply->element[0]->type != REDIS_REPLY_INTEGER
-        || reply->element[1]->type != REDIS_REPLY_INTEGER)
-    {
-        ngx_http_finalize_request(req, ngx_signal_presence_local(req, &room));
-        return;
-    }
-
-    ngx_http_finalize_request(req,
-        ngx_signal_presence_answer(req, &room,
-                                   (ngx_uint_t) reply->element[0]->integer,
-                                   (ngx_uint_t) reply->element[1]->integer,
-                                   0));
-}
-
-
-static void
-ngx_signal_redis_presence_timeout(ngx_event_t *ev)
-{
-    ngx_signal_redis_pub_t  *q = ev->data;
-
-    ngx_http_request_t  *r;
-
-    r = q->request;
-    q->request = NULL;
-
-    ngx_http_finalize_request(r, ngx_signal_presence_local(r, &q->room));
+    ngx_signal_redis_presence_resync();
 }
 
 

@@ -69,6 +69,26 @@ struct ngx_signal_redis_link_s {
 };
 
 
+#define NGX_SIGNAL_REDIS_CHANNEL        "signal:r:"
+#define NGX_SIGNAL_REDIS_CHANNEL_LEN    (sizeof("signal:r:") - 1)
+
+/* how often an instance says it is alive (it is for three times that) */
+#define NGX_SIGNAL_REDIS_HEARTBEAT      5000
+
+
+/* a notify or presence request waiting for its FCALL */
+typedef struct {
+    ngx_http_request_t         *request;     /* NULL once answered */
+    ngx_array_t                *events;
+    ngx_uint_t                  n;
+    ngx_str_t                   room;        /* presence: in the request */
+    ngx_event_t                 timer;
+} ngx_signal_redis_pub_t;
+
+
+extern ngx_signal_redis_link_t  ngx_signal_redis_cmd;
+
+
 void ngx_signal_redis_link_start(ngx_signal_redis_link_t *link);
 void ngx_signal_redis_link_stop(ngx_signal_redis_link_t *link);
 void ngx_signal_redis_link_fail(ngx_signal_redis_link_t *link,
@@ -76,6 +96,9 @@ void ngx_signal_redis_link_fail(ngx_signal_redis_link_t *link,
 const char *ngx_signal_redis_state_name(ngx_signal_redis_state_e state);
 
 extern const char  ngx_signal_redis_library[];
+
+void ngx_signal_redis_heartbeat(ngx_event_t *ev);
+void ngx_signal_redis_presence_resync(void);
 
 
 #endif /* _NGX_SIGNAL_REDIS_H_INCLUDED_ */

@@ -27,6 +27,9 @@ static ngx_int_t ngx_signal_ws_accept(ngx_http_request_t *r,
     ngx_str_t *key);
 static ngx_int_t ngx_signal_ws_subprotocol(ngx_http_request_t *r,
     ngx_signal_loc_conf_t *slcf);
+#define NGX_SIGNAL_JWT_INVALID  "Bearer error=\"invalid_token\""
+
+
 static ngx_int_t ngx_signal_ws_authenticate(ngx_http_request_t *r,
     ngx_signal_session_t *s, ngx_signal_loc_conf_t *slcf, ngx_int_t *rc);
 static ngx_int_t ngx_signal_ws_eval_rooms(ngx_http_request_t *r,
@@ -412,9 +415,8 @@ ngx_signal_ws_authenticate(ngx_http_request_t *r, ngx_signal_session_t *s,
         s->jwt.claims = NULL;
 
         if (ngx_signal_http_add_header(r, "WWW-Authenticate",
-                                       (u_char *) "Bearer error=\"invalid_token\"",
-                                       sizeof("Bearer error=\"invalid_token\"")
-                                       - 1)
+                                       (u_char *) NGX_SIGNAL_JWT_INVALID,
+                                       sizeof(NGX_SIGNAL_JWT_INVALID) - 1)
             != NGX_OK)
         {
             *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
