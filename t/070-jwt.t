@@ -87,7 +87,7 @@ http {
 
 EOF
 
-$t->run()->plan(50);
+$t->run()->plan(56);
 
 ###############################################################################
 
@@ -130,6 +130,18 @@ my @cases = (
         payload => { nbf => int($now) + 60 } }, 401, qr/not valid yet/ ],
     [ 'wrong audience', { alg => 'ES256', key => 'ec256',
         payload => { aud => 'billing' } }, 401, qr/audience/ ],
+    [ 'expired RS256', { alg => 'RS256', key => 'rsa',
+        payload => { exp => int($now) - 10 } }, 401, qr/has expired/ ],
+    [ 'expired ES384', { alg => 'ES384', key => 'ec384',
+        payload => { exp => int($now) - 10 } }, 401, qr/has expired/ ],
+    [ 'wrong audience HS512', { alg => 'HS512', secret => $SECRET,
+        payload => { aud => 'billing' } }, 401, qr/audience/ ],
+    [ 'wrong audience RS384', { alg => 'RS384', key => 'rsa',
+        payload => { aud => [ 'billing' ] } }, 401, qr/audience/ ],
+    [ 'forged ES256 (P-384 key)', { alg => 'ES256', key => 'ec384' }, 401,
+        qr/signature does not verify/ ],
+    [ 'claims altered after signing', { alg => 'HS256', secret => $SECRET,
+        tamper => 1 }, 401, qr/signature does not verify/ ],
     [ 'wrong issuer', { alg => 'HS256', secret => $SECRET,
         payload => { iss => 'https://evil.example' } }, 401, qr/issuer/ ],
     [ 'exp not a number', { alg => 'HS256', secret => $SECRET,

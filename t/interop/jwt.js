@@ -4,10 +4,12 @@
 // Token maker for t/070-jwt.t, on node's own crypto (an implementation
 // nobody here wrote).  Usage: jwt.js DIR < requests, one JSON per line:
 //   {"alg":"RS256","key":"rsa"|"rsa-other"|"ec256"|"ec384"|"secret",
-//    "secret":"...", "header":{...extra}, "payload":{...}, "raw":"..."}
+//    "secret":"...", "header":{...extra}, "payload":{...}, "raw":"...",
+//    "tamper":true}
 // prints one token per line.  Keys are made in DIR on the first run: for
 // each name, NAME.pem (private) and NAME.pub.pem.  "raw" signs that text
-// as the header and payload part, untouched.
+// as the header and payload part, untouched; "tamper" changes the claims
+// after signing.
 
 const crypto = require('crypto');
 const fs = require('fs');
@@ -59,7 +61,18 @@ function sign(req) {
         });
     }
 
-    return input + '.' + b64(sig);
+    let token = input + '.' + b64(sig);
+
+    if (req.tamper) {
+        // the same signature over other claims: startupId 1 -> 2
+        const parts = token.split('.');
+        const claims = JSON.parse(Buffer.from(parts[1], 'base64url'));
+        claims.startupId = 2;
+        parts[1] = b64(JSON.stringify(claims));
+        token = parts.join('.');
+    }
+
+    return token;
 }
 
 readline.createInterface({ input: process.stdin }).on('line', (line) => {
