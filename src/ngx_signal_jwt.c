@@ -313,12 +313,24 @@ ngx_signal_jwt_time(yajl_val v, time_t *t)
         return NGX_ERROR;
     }
 
-    if (v->u.number.flags & YAJL_NUMBER_INT_VALID) {
-        *t = (time_t) v->u.number.i;
+    /* a fraction is fine; a value far beyond any date is not a time */
 
-    } else {
-        *t = (time_t) v->u.number.d;
+    if (v->u.number.flags & YAJL_NUMBER_INT_VALID) {
+        if (v->u.number.i <= -1000000000000000LL
+            || v->u.number.i >= 1000000000000000LL)
+        {
+            return NGX_ERROR;
+        }
+
+        *t = (time_t) v->u.number.i;
+        return NGX_OK;
     }
+
+    if (!(v->u.number.d > -1e15 && v->u.number.d < 1e15)) {
+        return NGX_ERROR;
+    }
+
+    *t = (time_t) v->u.number.d;
 
     return NGX_OK;
 }

@@ -87,7 +87,7 @@ http {
 
 EOF
 
-$t->run()->plan(56);
+$t->run()->plan(57);
 
 ###############################################################################
 
@@ -146,6 +146,8 @@ my @cases = (
         payload => { iss => 'https://evil.example' } }, 401, qr/issuer/ ],
     [ 'exp not a number', { alg => 'HS256', secret => $SECRET,
         payload => { exp => 'tomorrow' } }, 401, qr/exp is not a number/ ],
+    [ 'exp out of range', { alg => 'HS256', secret => $SECRET,
+        payload => { exp => 1e300 } }, 401, qr/exp is not a number/ ],
     [ 'header not JSON', { alg => 'HS256', secret => $SECRET,
         raw => 'bm90IGpzb24.' . b64url('{"sub":"x"}') }, 401,
         qr/malformed token header/ ],
