@@ -326,6 +326,10 @@ ngx_int_t ngx_signal_redis_presence_get(ngx_http_request_t *r,
 ngx_int_t ngx_signal_notify_handler(ngx_http_request_t *r);
 ngx_int_t ngx_signal_notify_answer(ngx_http_request_t *r, ngx_array_t *events,
     uint64_t *seqs);
+ngx_int_t ngx_signal_publish(ngx_http_request_t *r, ngx_array_t *events);
+ngx_int_t ngx_signal_http_read_json(ngx_http_request_t *r,
+    ngx_http_client_body_handler_pt handler);
+ngx_int_t ngx_signal_http_body(ngx_http_request_t *r, ngx_str_t *body);
 ngx_int_t ngx_signal_http_send_json(ngx_http_request_t *r,
     ngx_uint_t status, u_char *body, size_t len);
 ngx_int_t ngx_signal_http_error(ngx_http_request_t *r, ngx_uint_t status,

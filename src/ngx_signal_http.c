@@ -206,3 +206,140 @@ ngx_signal_http_has_token(ngx_str_t *value, char *token, size_t len)
 
     return 0;
 }
+
+
+/*
+ * A POST with a JSON body (notify, webhooks): method, type and size are
+ * checked before anything is read, then the body is read for handler.
+ */
+
+ngx_int_t
+ngx_signal_http_read_json(ngx_http_request_t *r,
+    ngx_http_client_body_handler_pt handler)
+{
+    ngx_int_t               rc;
+    ngx_str_t              *type;
+    ngx_signal_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);
+
+    if (r->method != NGX_HTTP_POST) {
+        if (ngx_signal_http_add_header(r, "Allow", (u_char *) "POST", 4)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_signal_http_error(r, NGX_HTTP_NOT_ALLOWED,
+                                     "method_not_allowed",
+                                     "publish with POST");
+    }
+
+    type = r->headers_in.content_type ? &r->headers_in.content_type->value
+                                      : NULL;
+
+    if (type == NULL
+        || type->len < sizeof("application/json") - 1
+        || ngx_strncasecmp(type->data, (u_char *) "application/json",
+                           sizeof("application/json") - 1) != 0
+        || (type->len > sizeof("application/json") - 1
+            && type->data[sizeof("application/json") - 1] != ';'
+            && type->data[sizeof("application/json") - 1] != ' '))
+    {
+        return ngx_signal_http_error(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                     "unsupported_media_type",
+                                     "send \"Content-Type: "
+                                     "application/json\"");
+    }
+
+    if (r->headers_in.content_length_n < 0) {
+        /* the body limit is enforced before reading, which needs a length */
+        return ngx_signal_http_error(r, NGX_HTTP_LENGTH_REQUIRED,
+                                     "length_required",
+                                     "send the body with a Content-Length");
+    }
+
+    if (slcf->notify_max_body
+        && r->headers_in.content_length_n > slcf->notify_max_body)
+    {
+        return ngx_signal_http_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                     "body_too_large",
+                                     "the body is %O bytes; this location "
+                                     "takes up to %O (client_max_body_size)",
+                                     r->headers_in.content_length_n,
+                                     slcf->notify_max_body);
+    }
+
+    rc = ngx_http_read_client_request_body(r, handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* the body in one piece: one memory buffer, or gathered from buffers/file */
+
+ngx_int_t
+ngx_signal_http_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char       *p;
+    size_t        len;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    ngx_str_null(body);
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && !cl->buf->in_file) {
+        body->data = cl->buf->pos;
+        body->len = cl->buf->last - cl->buf->pos;
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    body->data = ngx_pnalloc(r->pool, len);
+    if (body->data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = body->data;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                              b->file_pos);
+
+            if (n != b->file_last - b->file_pos) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "signal: could not read the buffered "
+                              "request body from %V", &b->file->name);
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            p += n;
+
+        } else {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        }
+    }
+
+    body->len = p - body->data;
+
+    return NGX_OK;
+}

@@ -15,17 +15,12 @@
 
 
 static void ngx_signal_notify_body(ngx_http_request_t *r);
-static ngx_int_t ngx_signal_notify_read_body(ngx_http_request_t *r,
-    ngx_str_t *body);
-static ngx_int_t ngx_signal_notify_publish(ngx_http_request_t *r,
-    ngx_signal_envelope_t *env);
 
 
 ngx_int_t
 ngx_signal_notify_handler(ngx_http_request_t *r)
 {
     ngx_int_t               rc;
-    ngx_str_t              *type;
     ngx_signal_loc_conf_t  *slcf;
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);
@@ -38,60 +33,7 @@ ngx_signal_notify_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    if (r->method != NGX_HTTP_POST) {
-        if (ngx_signal_http_add_header(r, "Allow", (u_char *) "POST", 4)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_signal_http_error(r, NGX_HTTP_NOT_ALLOWED,
-                                     "method_not_allowed",
-                                     "publish with POST");
-    }
-
-    type = r->headers_in.content_type ? &r->headers_in.content_type->value
-                                      : NULL;
-
-    if (type == NULL
-        || type->len < sizeof("application/json") - 1
-        || ngx_strncasecmp(type->data, (u_char *) "application/json",
-                           sizeof("application/json") - 1) != 0
-        || (type->len > sizeof("application/json") - 1
-            && type->data[sizeof("application/json") - 1] != ';'
-            && type->data[sizeof("application/json") - 1] != ' '))
-    {
-        return ngx_signal_http_error(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                     "unsupported_media_type",
-                                     "send \"Content-Type: "
-                                     "application/json\"");
-    }
-
-    if (r->headers_in.content_length_n < 0) {
-        /* the body limit is enforced before reading, which needs a length */
-        return ngx_signal_http_error(r, NGX_HTTP_LENGTH_REQUIRED,
-                                     "length_required",
-                                     "send the body with a Content-Length");
-    }
-
-    if (slcf->notify_max_body
-        && r->headers_in.content_length_n > slcf->notify_max_body)
-    {
-        return ngx_signal_http_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                     "body_too_large",
-                                     "the body is %O bytes; this location "
-                                     "takes up to %O (client_max_body_size)",
-                                     r->headers_in.content_length_n,
-                                     slcf->notify_max_body);
-    }
-
-    rc = ngx_http_read_client_request_body(r, ngx_signal_notify_body);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
-    return NGX_DONE;
+    return ngx_signal_http_read_json(r, ngx_signal_notify_body);
 }
 
 
@@ -105,7 +47,7 @@ ngx_signal_notify_body(ngx_http_request_t *r)
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);
 
-    rc = ngx_signal_notify_read_body(r, &body);
+    rc = ngx_signal_http_body(r, &body);
 
     if (rc != NGX_OK) {
         ngx_http_finalize_request(r, rc);
@@ -143,77 +85,17 @@ ngx_signal_notify_body(ngx_http_request_t *r)
         return;
     }
 
-    ngx_http_finalize_request(r, ngx_signal_notify_publish(r, &env));
+    ngx_http_finalize_request(r, ngx_signal_publish(r, env.events));
 }
 
 
-/* the body in one piece: one memory buffer, or gathered from buffers/file */
+/*
+ * Publish validated events (notify, webhooks): the answer's status, or
+ * NGX_DONE while Redis works on it.
+ */
 
-static ngx_int_t
-ngx_signal_notify_read_body(ngx_http_request_t *r, ngx_str_t *body)
-{
-    u_char       *p;
-    size_t        len;
-    ssize_t       n;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
-
-    ngx_str_null(body);
-
-    if (r->request_body == NULL || r->request_body->bufs == NULL) {
-        return NGX_OK;
-    }
-
-    cl = r->request_body->bufs;
-
-    if (cl->next == NULL && !cl->buf->in_file) {
-        body->data = cl->buf->pos;
-        body->len = cl->buf->last - cl->buf->pos;
-        return NGX_OK;
-    }
-
-    len = 0;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        len += ngx_buf_size(cl->buf);
-    }
-
-    body->data = ngx_pnalloc(r->pool, len);
-    if (body->data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = body->data;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        b = cl->buf;
-
-        if (b->in_file) {
-            n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
-                              b->file_pos);
-
-            if (n != b->file_last - b->file_pos) {
-                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                              "signal: could not read the buffered "
-                              "request body from %V", &b->file->name);
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            p += n;
-
-        } else {
-            p = ngx_cpymem(p, b->pos, b->last - b->pos);
-        }
-    }
-
-    body->len = p - body->data;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_signal_notify_publish(ngx_http_request_t *r, ngx_signal_envelope_t *env)
+ngx_int_t
+ngx_signal_publish(ngx_http_request_t *r, ngx_array_t *events)
 {
     uint64_t                *seqs, wake;
     ngx_int_t                rc;
@@ -223,16 +105,16 @@ ngx_signal_notify_publish(ngx_http_request_t *r, ngx_signal_envelope_t *env)
 
     smcf = ngx_http_get_module_main_conf(r, ngx_signal_module);
 
-    ev = env->events->elts;
+    ev = events->elts;
     n = 0;
 
-    for (i = 0; i < env->events->nelts; i++) {
+    for (i = 0; i < events->nelts; i++) {
         n += ev[i].nrooms;
     }
 
     if (ngx_signal_redis) {
         /* Redis numbers and carries the batch, atomically */
-        return ngx_signal_redis_publish(r, env->events, n);
+        return ngx_signal_redis_publish(r, events, n);
     }
 
     seqs = ngx_palloc(r->pool, n * sizeof(uint64_t));
@@ -242,8 +124,7 @@ ngx_signal_notify_publish(ngx_http_request_t *r, ngx_signal_envelope_t *env)
 
     /* every number of the batch, or none: nothing is half-published */
 
-    rc = ngx_signal_zone_assign(smcf->zone, env->events, seqs, r->pool,
-                                &wake);
+    rc = ngx_signal_zone_assign(smcf->zone, events, seqs, r->pool, &wake);
 
     if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
@@ -271,7 +152,7 @@ ngx_signal_notify_publish(ngx_http_request_t *r, ngx_signal_envelope_t *env)
     ngx_signal_bus_wake(wake);
     ngx_signal_bus_drain(r->connection->log);
 
-    return ngx_signal_notify_answer(r, env->events, seqs);
+    return ngx_signal_notify_answer(r, events, seqs);
 }
 
 
