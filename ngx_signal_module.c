@@ -31,8 +31,6 @@ static char *ngx_signal_rooms_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_signal_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_signal_set_handler(ngx_conf_t *cf,
-    ngx_http_handler_pt handler);
 static char *ngx_signal_api_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_signal_allow_origin(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -208,6 +206,48 @@ static ngx_command_t  ngx_signal_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_signal_loc_conf_t, subscribe_rate),
       &ngx_signal_subscribe_rate_bounds },
+
+    { ngx_string("signal_webhook"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_signal_webhook_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("signal_webhook_secret"),
+      NGX_SIGNAL_ANY_CONF|NGX_CONF_1MORE,
+      ngx_signal_webhook_values,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, webhook.secrets),
+      NULL },
+
+    { ngx_string("signal_webhook_room"),
+      NGX_SIGNAL_ANY_CONF|NGX_CONF_1MORE,
+      ngx_signal_webhook_values,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, webhook.rooms),
+      NULL },
+
+    { ngx_string("signal_webhook_event"),
+      NGX_SIGNAL_ANY_CONF|NGX_CONF_TAKE1,
+      ngx_signal_webhook_event,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("signal_webhook_data"),
+      NGX_SIGNAL_ANY_CONF|NGX_CONF_TAKE1,
+      ngx_signal_webhook_data,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("signal_webhook_tolerance"),
+      NGX_SIGNAL_ANY_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, webhook.tolerance),
+      NULL },
 
     { ngx_string("signal_join"),
       NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
@@ -419,6 +459,7 @@ ngx_signal_create_loc_conf(ngx_conf_t *cf)
     conf->subscribe_rate = NGX_CONF_UNSET_UINT;
 
     ngx_signal_jwt_init_conf(&conf->jwt);
+    ngx_signal_webhook_init_conf(&conf->webhook);
 
     return conf;
 }
@@ -462,6 +503,12 @@ ngx_signal_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_signal_jwt_merge_conf(&conf->jwt, &prev->jwt);
 
+    if (ngx_signal_webhook_merge_conf(cf, &conf->webhook, &prev->webhook)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->max_message_size == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"signal_max_message_size\" must be more than 0");
@@ -481,11 +528,11 @@ ngx_signal_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (conf->notify) {
+    if (conf->notify || conf->webhook.preset) {
         /*
-         * The notify handler enforces client_max_body_size itself so that
-         * it can answer 413 with a JSON reason; nginx would answer with
-         * its HTML page before the handler runs.
+         * The notify and webhook handlers enforce client_max_body_size
+         * themselves so that they can answer 413 with a JSON reason;
+         * nginx would answer with its HTML page before they run.
          */
 
         clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
@@ -498,7 +545,7 @@ ngx_signal_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 }
 
 
-static char *
+char *
 ngx_signal_set_handler(ngx_conf_t *cf, ngx_http_handler_pt handler)
 {
     ngx_signal_main_conf_t    *smcf;

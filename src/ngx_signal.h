@@ -85,12 +85,34 @@ typedef struct {
 } ngx_signal_main_conf_t;
 
 
+/* signal_webhook: a preset, its secrets and the event it maps to */
+#define NGX_SIGNAL_WEBHOOK_AIRTABLE  1
+#define NGX_SIGNAL_WEBHOOK_GITHUB    2
+#define NGX_SIGNAL_WEBHOOK_STRIPE    3
+#define NGX_SIGNAL_WEBHOOK_STANDARD  4
+#define NGX_SIGNAL_WEBHOOK_HMAC      5
+
+typedef struct {
+    ngx_uint_t                  preset;           /* 0: not a webhook */
+    ngx_str_t                   header;
+    ngx_str_t                   prefix;
+    const void                 *md;               /* EVP_MD */
+    ngx_uint_t                  base64;           /* else hex */
+    ngx_array_t                *secrets;          /* complex values */
+    ngx_array_t                *rooms;            /* complex values */
+    ngx_http_complex_value_t   *event;
+    ngx_str_t                   data;             /* JSON pointer */
+    time_t                      tolerance;
+} ngx_signal_webhook_conf_t;
+
+
 typedef struct {
     ngx_array_t                *join;             /* complex values */
     ngx_array_t                *allow_subscribe;  /* complex values */
     ngx_array_t                *subprotocols;     /* ngx_str_t */
     ngx_http_complex_value_t   *user;             /* signal_user */
     ngx_signal_jwt_conf_t       jwt;
+    ngx_signal_webhook_conf_t   webhook;
     ngx_array_t                *api_secrets;      /* complex values */
     ngx_array_t                *allow_origin;     /* ngx_str_t, lowercase */
     ngx_uint_t                  subscribe_rate;   /* per second */
@@ -271,6 +293,13 @@ typedef struct {
 
 ngx_array_t *ngx_signal_presence_snapshot(ngx_pool_t *pool);
 
+/* webhook ids seen lately (ngx_signal_dedupe.c) */
+#define NGX_SIGNAL_DEDUPE_MAX_ID  256
+
+ngx_int_t ngx_signal_dedupe_check(ngx_shm_zone_t *zone, ngx_str_t *id,
+    time_t ttl);
+void ngx_signal_dedupe_forget(ngx_shm_zone_t *zone, ngx_str_t *id);
+
 /* presence: connections and users per room, across workers */
 ngx_int_t ngx_signal_presence_join(ngx_str_t *room, ngx_str_t *user);
 void ngx_signal_presence_leave(ngx_str_t *room, ngx_str_t *user);
@@ -321,6 +350,22 @@ ngx_uint_t ngx_signal_redis_confirmed(ngx_str_t *name);
 void ngx_signal_redis_presence(ngx_signal_presence_t *p);
 ngx_int_t ngx_signal_redis_presence_get(ngx_http_request_t *r,
     ngx_str_t *room);
+
+char *ngx_signal_set_handler(ngx_conf_t *cf, ngx_http_handler_pt handler);
+
+/* signed webhooks */
+ngx_int_t ngx_signal_webhook_handler(ngx_http_request_t *r);
+char *ngx_signal_webhook_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_signal_webhook_values(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_signal_webhook_event(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_signal_webhook_data(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_signal_webhook_init_conf(ngx_signal_webhook_conf_t *conf);
+char *ngx_signal_webhook_merge_conf(ngx_conf_t *cf,
+    ngx_signal_webhook_conf_t *conf, ngx_signal_webhook_conf_t *prev);
 
 /* HTTP helpers and the notify endpoint */
 ngx_int_t ngx_signal_notify_handler(ngx_http_request_t *r);

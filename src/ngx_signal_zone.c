@@ -124,6 +124,15 @@ ngx_signal_zone_init(ngx_shm_zone_t *shm_zone, void *data)
         ctx->sh = octx->sh;
         ctx->shpool = octx->shpool;
 
+        if (ctx->sh->magic != NGX_SIGNAL_ZONE_MAGIC) {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "signal_zone \"%V\" was made by another version "
+                          "of ngx_signal_module: restart nginx (or change "
+                          "the zone's size) to use this one",
+                          &shm_zone->shm.name);
+            return NGX_ERROR;
+        }
+
         /* tells the old workers they are being replaced, not stopped */
         (void) ngx_atomic_fetch_add(&ctx->sh->generation, 1);
 
@@ -144,9 +153,15 @@ ngx_signal_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 
     ctx->shpool->data = ctx->sh;
 
+    ctx->sh->magic = NGX_SIGNAL_ZONE_MAGIC;
+
     ngx_rbtree_init(&ctx->sh->rbtree, &ctx->sh->sentinel,
                     ngx_signal_zone_rbtree_insert);
     ngx_queue_init(&ctx->sh->lru);
+
+    ngx_rbtree_init(&ctx->sh->seen, &ctx->sh->seen_sentinel,
+                    ngx_signal_dedupe_insert);
+    ngx_queue_init(&ctx->sh->seen_queue);
 
     /* a new id for every new zone: a restarted nginx is another instance */
 

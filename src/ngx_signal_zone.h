@@ -62,11 +62,31 @@ typedef struct {
 } ngx_signal_zone_room_t;
 
 
+/* a webhook id seen lately, for deduplication */
 typedef struct {
+    ngx_rbtree_node_t           node;        /* key: crc32 of the id */
+    ngx_queue_t                 queue;       /* oldest first */
+    time_t                      expires;
+    u_short                     len;
+    u_char                      id[1];
+} ngx_signal_zone_seen_t;
+
+
+/* changes whenever the layout below does: a reload refuses another one */
+#define NGX_SIGNAL_ZONE_MAGIC  0x5347e002
+
+
+typedef struct {
+    uint32_t                    magic;
+
     ngx_rbtree_t                rbtree;
     ngx_rbtree_node_t           sentinel;
     ngx_queue_t                 lru;
     uint64_t                    batch;
+
+    ngx_rbtree_t                seen;
+    ngx_rbtree_node_t           seen_sentinel;
+    ngx_queue_t                 seen_queue;
 
     /* the event log: every (event, room) in publish order */
     ngx_signal_record_t        *head;
@@ -97,6 +117,9 @@ ngx_signal_zone_room_t *ngx_signal_zone_lookup(ngx_signal_zone_ctx_t *ctx,
     ngx_str_t *name, uint32_t hash);
 ngx_signal_zone_room_t *ngx_signal_zone_create(ngx_signal_zone_ctx_t *ctx,
     ngx_str_t *name, uint32_t hash);
+
+void ngx_signal_dedupe_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 
 uint64_t ngx_signal_presence_interest(ngx_signal_zone_ctx_t *ctx,
     ngx_signal_zone_room_t *room);

@@ -15,7 +15,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build_pkgs="nginx-core nginx-dev libhiredis-dev libyajl-dev libssl-dev
             build-essential"
 test_pkgs="libcmocka-dev perl python3 python3-websockets chromium
-           nodejs npm curl procps redis-server redis-tools"
+           nodejs npm curl procps redis-server redis-tools openssl"
 
 case "$what" in
     build) pkgs="$build_pkgs" ;;
