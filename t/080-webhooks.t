@@ -152,7 +152,8 @@ is_deeply($m->{data}, { id => 'c0ffee', message => 'fix' },
     'data is the /head_commit sub-tree');
 $ws{admin}->recv_json();
 
-$r = post('/hooks/github', $body, 'X-Hub-Signature-256' => 'sha256=' . ('0' x 64),
+$r = post('/hooks/github', $body,
+    'X-Hub-Signature-256' => 'sha256=' . ('0' x 64),
     'X-GitHub-Event' => 'push');
 is($r->{status}, 401, 'github: bad signature, 401');
 
