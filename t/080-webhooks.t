@@ -93,7 +93,7 @@ http {
 
 EOF
 
-$t->run()->plan(38);
+$t->run()->plan(40);
 
 ###############################################################################
 
@@ -251,6 +251,49 @@ is(($ws{custom}->recv_json() // {})->{data}{n}, 1, 'hmac: delivered');
 $r = post('/hooks/hmac', $body, 'X-Sig' => 'sha512='
     . encode_base64(hmac('sha256', 'custom-secret-0123456789', $body), ''));
 is($r->{status}, 401, 'hmac: the wrong digest, 401');
+
+# every scheme: a wrong secret, an altered body and a missing signature
+# are refused, and nothing reaches the rooms
+
+my %sign = (
+    airtable => sub { ('X-Airtable-Content-MAC' => 'hmac-sha256='
+        . hmac_hex('sha256', $_[0] // decode_base64($AIRTABLE), $_[1])) },
+    github => sub { ('X-Hub-Signature-256' => 'sha256='
+        . hmac_hex('sha256', $_[0] // 'github-secret-0123456789', $_[1]),
+        'X-GitHub-Event' => 'push') },
+    stripe => sub { ('Stripe-Signature' => "t=$now,v1=" . hmac_hex('sha256',
+        $_[0] // 'whsec_stripe_0123456789', "$now.$_[1]")) },
+    standard => sub { ('webhook-id' => 'm', 'webhook-timestamp' => $now,
+        'webhook-signature' => 'v1,' . encode_base64(hmac('sha256',
+        $_[0] // $STANDARD_KEY, "m.$now.$_[1]"), '')) },
+    hmac => sub { ('X-Sig' => 'sha512=' . encode_base64(hmac('sha512',
+        $_[0] // 'custom-secret-0123456789', $_[1]), '')) },
+);
+
+my $doc = '{"id":"evt_x","type":"t","kind":"k","repository":{"name":"hello"},'
+    . '"head_commit":{}}';
+(my $changed = $doc) =~ s/"t"/"u"/;
+my @refused;
+
+for my $scheme (sort keys %sign) {
+    my %good = $sign{$scheme}->(undef, $doc);
+    my %bad = $sign{$scheme}->('another-secret-0123456789', $doc);
+    my %none = %good;
+    delete $none{$_} for grep { !/event/i } keys %none;
+
+    push @refused, grep { $_ }
+        (post("/hooks/$scheme", $doc, %bad)->{status} != 401
+            && "$scheme wrong secret"),
+        (post("/hooks/$scheme", $changed, %good)->{status} != 401
+            && "$scheme altered body"),
+        (post("/hooks/$scheme", $doc, %none)->{status} != 401
+            && "$scheme missing signature");
+}
+
+is("@refused", '', 'every scheme refuses a wrong secret, an altered body '
+    . 'and a missing signature');
+ok(Test::Signal::WS->expect_silence([ values %ws ], 0.3, 0.01),
+    'and none of them reached a room');
 
 ###############################################################################
 
