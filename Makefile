@@ -4,6 +4,7 @@
 #   make run        install what is missing, build, start nginx on :8080
 #   make test       install what is missing, build, run every test
 #   make test-asan  the same suite against an ASan/UBSan build
+#   make bench      this module against nchan, tables in docs/benchmarks.md
 #
 # See DEVELOPERS.md for the recipe behind these targets.
 
@@ -19,8 +20,8 @@ PROVE_JOBS  ?= 2
 
 MODULE_SRCS := config ngx_signal_module.c $(wildcard src/*.c src/*.h)
 
-.PHONY: all deps deps-run deps-test run stop test test-unit test-e2e \
-        test-asan asan clean
+.PHONY: all deps deps-run deps-test deps-bench run stop test test-unit \
+        test-e2e test-asan asan bench clean
 
 all: $(BUILD)/ngx_signal_module.so
 
@@ -54,6 +55,9 @@ deps-run:
 deps-test:
 	tools/install-deps.sh test
 
+deps-bench:
+	tools/install-deps.sh bench
+
 run: deps-run all
 	tools/run.sh
 
@@ -78,6 +82,14 @@ test-asan: deps-test all asan
 	cd t && TEST_NGINX_BINARY=$(NGINX_BIN) \
 	    TEST_SIGNAL_MODULE=$(CURDIR)/$(ASAN_BUILD)/ngx_signal_module.so \
 	    TEST_SIGNAL_SANITIZE=1 prove -j$(PROVE_JOBS) -r .
+
+# never part of make test: minutes of load on every core
+$(BUILD)/loadgen: bench/loadgen.c
+	mkdir -p $(BUILD)
+	$(CC) -O2 -Wall -Wextra -Werror -pthread -o $@ bench/loadgen.c
+
+bench: deps-bench all $(BUILD)/loadgen
+	perl bench/run.pl --runs $(or $(RUNS),3)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

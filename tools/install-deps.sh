@@ -21,7 +21,8 @@ case "$what" in
     build) pkgs="$build_pkgs" ;;
     run)   pkgs="$build_pkgs curl" ;;
     test)  pkgs="$build_pkgs $test_pkgs" ;;
-    *)     echo "usage: $0 build|run|test" >&2; exit 2 ;;
+    bench) pkgs="$build_pkgs libnginx-mod-nchan perl" ;;
+    *)     echo "usage: $0 build|run|test|bench" >&2; exit 2 ;;
 esac
 
 missing=""
