@@ -9,7 +9,8 @@
  *
  *   loadgen --port P --ws PATH --connections N --events E [--rate R]
  *           [--batch B] [--target signal|nchan] [--pub PATH]
- *           [--room R] [--hold SECONDS] [--pids PID,PID,...]
+ *           [--room R] [--hold SECONDS] [--timeout SECONDS]
+ *           [--pids PID,PID,...]
  *
  * --target signal publishes {"room":R,"event":"b","data":{...}} (batches
  * as {"events":[...]}) to --pub; nchan posts the payload itself.  Prints
@@ -62,8 +63,9 @@ static struct {
     long        rate;
     int         batch;
     int         hold;
+    int         timeout;
 } cfg = { 8080, "/ws", "/notify", "bench", "signal", NULL, 100, 1000, 0, 1,
-          0 };
+          0, 120 };
 
 
 static uint64_t    hist[LG_BUCKETS + 1];
@@ -488,6 +490,7 @@ main(int argc, char **argv)
         else if (!strcmp(k, "--rate")) cfg.rate = atol(v);
         else if (!strcmp(k, "--batch")) cfg.batch = atoi(v);
         else if (!strcmp(k, "--hold")) cfg.hold = atoi(v);
+        else if (!strcmp(k, "--timeout")) cfg.timeout = atoi(v);
         else {
             fprintf(stderr, "loadgen: unknown option %s\n", k);
             return 2;
@@ -595,6 +598,11 @@ main(int argc, char **argv)
 
         if (publisher_done && deadline == 0) {
             deadline = now_us() + 5000000;   /* 5 s for stragglers */
+        }
+
+        if (now_us() - start > (uint64_t) cfg.timeout * 1000000) {
+            fprintf(stderr, "loadgen: gave up after %d s\n", cfg.timeout);
+            break;
         }
 
         if (deadline && now_us() > deadline) {

@@ -189,7 +189,7 @@ ngx_signal_webhook_verify(ngx_http_request_t *r,
     ngx_signal_webhook_conf_t *wh, ngx_str_t *body, ngx_str_t *id,
     ngx_int_t *rc)
 {
-    u_char                     *p, *last, *start;
+    u_char                     *p, *last, *start, *end;
     time_t                      ts;
     ngx_str_t                   name, sigs[NGX_SIGNAL_WEBHOOK_MAX_SIGS];
     ngx_uint_t                  nsigs, nparts;
@@ -220,20 +220,20 @@ ngx_signal_webhook_verify(ngx_http_request_t *r,
 
         while (p < last) {
             start = p;
-            p = ngx_strlchr(p, last, ',');
-            p = p ? p : last;
+            end = ngx_strlchr(p, last, ',');
+            end = end ? end : last;
 
-            if (p - start > 2 && start[0] == 't' && start[1] == '=') {
-                ts = ngx_atotm(start + 2, p - start - 2);
+            if (end - start > 2 && start[0] == 't' && start[1] == '=') {
+                ts = ngx_atotm(start + 2, end - start - 2);
 
-            } else if (p - start > 3 && ngx_strncmp(start, "v1=", 3) == 0
+            } else if (end - start > 3 && ngx_strncmp(start, "v1=", 3) == 0
                        && nsigs < NGX_SIGNAL_WEBHOOK_MAX_SIGS)
             {
                 sigs[nsigs].data = start + 3;
-                sigs[nsigs++].len = p - start - 3;
+                sigs[nsigs++].len = end - start - 3;
             }
 
-            p++;
+            p = (end < last) ? end + 1 : last;
         }
 
         if (ts <= 0 || nsigs == 0) {
