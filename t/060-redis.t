@@ -65,6 +65,13 @@ http {
         location /presence {
             signal_presence;
         }
+
+        location /hook {
+            signal_webhook github;
+            signal_webhook_secret "hook-secret-0123456789";
+            signal_webhook_room x;
+            signal_webhook_event hook;
+        }
     }
 }
 
@@ -75,7 +82,7 @@ $conf =~ s/REDIS_PORT/$redis->port()/e;
 $a->write_file_expand('nginx.conf', $conf);
 $b->write_file_expand('nginx.conf', $conf);
 
-$a->run()->plan(44 + 3);
+$a->run()->plan(46 + 3);
 $b->checked_too();
 
 ###############################################################################
@@ -189,6 +196,19 @@ like($redis->cli('-n', 3, 'FCALL', 'signal_publish', '0', 'x', 'e', '1',
     'bad room', 'e', '2'), qr/invalid room/,
     'an invalid room in a batch is refused');
 ok($ax[0]->expect_nothing(0.3), 'and nothing of that batch was published');
+
+# a signed webhook on one host reaches both, through Redis
+
+use Digest::SHA qw(hmac_sha256_hex);
+
+my $hook = '{"n":7}';
+$r = $b->http('POST', '/hook', body => $hook, headers => {
+    'Content-Type' => 'application/json',
+    'X-Hub-Signature-256' => 'sha256='
+        . hmac_sha256_hex($hook, 'hook-secret-0123456789') });
+is($r->{status}, 202, 'a webhook is published through Redis');
+is(join(',', map { got($_, 1) } @ax, @bx), join(',', ('hook:4') x 8),
+    'and reaches clients on both hosts');
 
 # one subscription per worker, whatever the clients did
 
