@@ -344,7 +344,7 @@ char *ngx_signal_redis_init_conf(ngx_conf_t *cf,
 ngx_int_t ngx_signal_redis_init_worker(ngx_cycle_t *cycle);
 void ngx_signal_redis_exit_worker(void);
 ngx_int_t ngx_signal_redis_publish(ngx_http_request_t *r,
-    ngx_array_t *events, ngx_uint_t n);
+    ngx_array_t *events, ngx_uint_t n, ngx_str_t *once, time_t ttl);
 ngx_int_t ngx_signal_redis_want(ngx_str_t *name, ngx_uint_t want);
 ngx_uint_t ngx_signal_redis_confirmed(ngx_str_t *name);
 void ngx_signal_redis_presence(ngx_signal_presence_t *p);
@@ -371,7 +371,8 @@ char *ngx_signal_webhook_merge_conf(ngx_conf_t *cf,
 ngx_int_t ngx_signal_notify_handler(ngx_http_request_t *r);
 ngx_int_t ngx_signal_notify_answer(ngx_http_request_t *r, ngx_array_t *events,
     uint64_t *seqs);
-ngx_int_t ngx_signal_publish(ngx_http_request_t *r, ngx_array_t *events);
+ngx_int_t ngx_signal_publish(ngx_http_request_t *r, ngx_array_t *events,
+    ngx_str_t *once, time_t ttl);
 ngx_int_t ngx_signal_http_read_json(ngx_http_request_t *r,
     ngx_http_client_body_handler_pt handler);
 ngx_int_t ngx_signal_http_body(ngx_http_request_t *r, ngx_str_t *body);

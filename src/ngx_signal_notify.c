@@ -85,17 +85,19 @@ ngx_signal_notify_body(ngx_http_request_t *r)
         return;
     }
 
-    ngx_http_finalize_request(r, ngx_signal_publish(r, env.events));
+    ngx_http_finalize_request(r, ngx_signal_publish(r, env.events, NULL, 0));
 }
 
 
 /*
  * Publish validated events (notify, webhooks): the answer's status, or
- * NGX_DONE while Redis works on it.
+ * NGX_DONE while Redis works on it.  "once" is a webhook id that Redis
+ * deduplicates for ttl seconds (the memory engine does it before).
  */
 
 ngx_int_t
-ngx_signal_publish(ngx_http_request_t *r, ngx_array_t *events)
+ngx_signal_publish(ngx_http_request_t *r, ngx_array_t *events,
+    ngx_str_t *once, time_t ttl)
 {
     uint64_t                *seqs, wake;
     ngx_int_t                rc;
@@ -114,7 +116,7 @@ ngx_signal_publish(ngx_http_request_t *r, ngx_array_t *events)
 
     if (ngx_signal_redis) {
         /* Redis numbers and carries the batch, atomically */
-        return ngx_signal_redis_publish(r, events, n);
+        return ngx_signal_redis_publish(r, events, n, once, ttl);
     }
 
     seqs = ngx_palloc(r->pool, n * sizeof(uint64_t));

@@ -188,9 +188,10 @@ ngx_signal_redis_cmd_down(ngx_signal_redis_link_t *link)
 
 ngx_int_t
 ngx_signal_redis_publish(ngx_http_request_t *r, ngx_array_t *events,
-    ngx_uint_t n)
+    ngx_uint_t n, ngx_str_t *once, time_t ttl)
 {
     int                      rc;
+    u_char                  *ttl_text;
     size_t                  *argvlen;
     ngx_uint_t               i, j, k;
     const char             **argv;
@@ -205,22 +206,35 @@ ngx_signal_redis_publish(ngx_http_request_t *r, ngx_array_t *events,
                                      &ngx_signal_redis->url);
     }
 
-    argv = ngx_palloc(r->pool, (3 + 3 * n) * sizeof(char *));
-    argvlen = ngx_palloc(r->pool, (3 + 3 * n) * sizeof(size_t));
+    argv = ngx_palloc(r->pool, (5 + 3 * n) * sizeof(char *));
+    argvlen = ngx_palloc(r->pool, (5 + 3 * n) * sizeof(size_t));
+    ttl_text = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
 
-    if (argv == NULL || argvlen == NULL) {
+    if (argv == NULL || argvlen == NULL || ttl_text == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     argv[0] = "FCALL";
     argvlen[0] = 5;
-    argv[1] = "signal_publish";
-    argvlen[1] = 14;
     argv[2] = "0";
     argvlen[2] = 1;
+    k = 3;
+
+    if (once && once->len) {
+        /* a webhook id: Redis remembers it, for every host */
+        argv[1] = "signal_publish_once";
+        argvlen[1] = 19;
+        argv[k] = (const char *) once->data;
+        argvlen[k++] = once->len;
+        argv[k] = (const char *) ttl_text;
+        argvlen[k++] = ngx_sprintf(ttl_text, "%T", ttl) - ttl_text;
+
+    } else {
+        argv[1] = "signal_publish";
+        argvlen[1] = 14;
+    }
 
     ev = events->elts;
-    k = 3;
 
     for (i = 0; i < events->nelts; i++) {
         for (j = 0; j < ev[i].nrooms; j++) {
@@ -322,6 +336,15 @@ ngx_signal_redis_published(redisAsyncContext *ac, void *r, void *privdata)
                                    (size_t) ngx_min(reply->len, 256),
                                    reply->str);
         ngx_http_finalize_request(req, rc);
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_STRING && reply->len == 9
+        && ngx_strncmp(reply->str, "duplicate", 9) == 0)
+    {
+        ngx_http_finalize_request(req,
+            ngx_signal_http_send_json(req, NGX_HTTP_OK, (u_char *)
+                                      "{\"duplicate\":true}\n", 19));
         return;
     }
 

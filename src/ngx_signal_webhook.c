@@ -139,16 +139,19 @@ ngx_signal_webhook_body(ngx_http_request_t *r)
     ngx_str_null(&key);
 
     if (id.len) {
-        /* per location: the same id from two senders is two webhooks */
+        /* the same on every host: the scheme and the sender's id */
 
-        key.data = ngx_pnalloc(r->pool, id.len + 2 * NGX_PTR_SIZE + 1);
+        key.data = ngx_pnalloc(r->pool, id.len + NGX_INT_T_LEN + 1);
         if (key.data == NULL) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }
 
-        key.len = ngx_sprintf(key.data, "%p:%V", slcf, &id) - key.data;
+        key.len = ngx_sprintf(key.data, "%ui:%V", wh->preset, &id)
+                  - key.data;
+    }
 
+    if (key.len && ngx_signal_redis == NULL) {
         rc = ngx_signal_dedupe_check(smcf->zone, &key, wh->tolerance);
 
         if (rc == NGX_DECLINED) {
@@ -167,9 +170,14 @@ ngx_signal_webhook_body(ngx_http_request_t *r)
         }
     }
 
-    rc = ngx_signal_publish(r, events);
+    /* with Redis, the id is remembered there, atomically with the publish */
 
-    if (key.len && rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+    rc = ngx_signal_publish(r, events, ngx_signal_redis ? &key : NULL,
+                            wh->tolerance);
+
+    if (key.len && ngx_signal_redis == NULL
+        && rc >= NGX_HTTP_SPECIAL_RESPONSE)
+    {
         /* not published: a retry must get through */
         ngx_signal_dedupe_forget(smcf->zone, &key);
     }

@@ -66,6 +66,13 @@ http {
             signal_presence;
         }
 
+        location /once {
+            signal_webhook standard;
+            signal_webhook_secret "whsec_c3RhbmRhcmQta2V5LTAxMjM0NTY3ODk=";
+            signal_webhook_room x;
+            signal_webhook_event once;
+        }
+
         location /hook {
             signal_webhook github;
             signal_webhook_secret "hook-secret-0123456789";
@@ -82,7 +89,7 @@ $conf =~ s/REDIS_PORT/$redis->port()/e;
 $a->write_file_expand('nginx.conf', $conf);
 $b->write_file_expand('nginx.conf', $conf);
 
-$a->run()->plan(46 + 3);
+$a->run()->plan(49 + 3);
 $b->checked_too();
 
 ###############################################################################
@@ -209,6 +216,27 @@ $r = $b->http('POST', '/hook', body => $hook, headers => {
 is($r->{status}, 202, 'a webhook is published through Redis');
 is(join(',', map { got($_, 1) } @ax, @bx), join(',', ('hook:4') x 8),
     'and reaches clients on both hosts');
+
+# a webhook id is remembered in Redis: a replay to the other host is
+# answered but not published again
+
+use MIME::Base64 qw(encode_base64);
+use Digest::SHA qw(hmac_sha256);
+
+my $ts = time();
+my $once = '{"n":8}';
+my %sig = ('Content-Type' => 'application/json', 'webhook-id' => 'msg_x',
+    'webhook-timestamp' => int($ts), 'webhook-signature' => 'v1,'
+    . encode_base64(hmac_sha256('msg_x.' . int($ts) . ".$once",
+    'standard-key-0123456789'), ''));
+
+$r = $a->http('POST', '/once', body => $once, headers => \%sig);
+is($r->{status}, 202, 'a webhook with an id, through host A');
+$r = $b->http('POST', '/once', body => $once, headers => \%sig);
+is($r->{status} . ($r->{json}{duplicate} ? ' duplicate' : ''),
+    '200 duplicate', 'the same id through host B: a duplicate');
+is(join(',', map { got($_, 2) } @ax, @bx),
+    join(',', ('once:5') x 8), 'published once, on both hosts');
 
 # one subscription per worker, whatever the clients did
 
