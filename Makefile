@@ -88,7 +88,11 @@ $(BUILD)/loadgen: bench/loadgen.c
 	mkdir -p $(BUILD)
 	$(CC) -O2 -Wall -Wextra -Werror -pthread -o $@ bench/loadgen.c
 
-bench: deps-bench all $(BUILD)/loadgen
+$(BUILD)/floor: bench/floor.c
+	mkdir -p $(BUILD)
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ bench/floor.c -lcrypto
+
+bench: deps-bench all $(BUILD)/loadgen $(BUILD)/floor
 	perl bench/run.pl --runs $(or $(RUNS),3)
 
 clean:

@@ -69,7 +69,10 @@ EOF
     },
 );
 
-my @order = qw(signal nchan);
+$systems{floor} = { port => 18183, ws => '/ws', pub => '/pub',
+    target => 'nchan', floor => 1 };
+
+my @order = qw(signal nchan floor);
 my (%w1, %w3);
 
 if ($o{'report-only'}) {
@@ -89,11 +92,11 @@ for my $name (@order) {
         start($name);
 
         push @{$w1{$name}{rate}}, loadgen($name, connections =>
-            $o{subscribers}, events => 1000, rate => 200);
+            $o{subscribers}, events => 200, rate => 10);
         push @{$w1{$name}{burst}}, loadgen($name, connections =>
             $o{subscribers}, events => 500, rate => 0);
 
-        push @{$w3{$name}}, idle($name, $o{idle});
+        push @{$w3{$name}}, idle($name, $o{idle}) unless $s->{floor};
 
         stop($name);
     }
@@ -115,6 +118,18 @@ sub start {
 
     remove_tree($d);
     make_path("$d/logs");
+
+    if ($s->{floor}) {
+        my $pid = fork() // die "fork: $!";
+        if ($pid == 0) {
+            open(STDERR, '>', "$d/logs/floor.log");
+            exec("$root/build/floor", '--port', $s->{port});
+            exit(127);
+        }
+        $s->{pid} = $pid;
+        sleep(0.3);
+        return;
+    }
 
     open(my $fh, '>', "$d/nginx.conf") or die "$d/nginx.conf: $!";
     print $fh <<"EOF";
@@ -144,6 +159,13 @@ EOF
 sub stop {
     my ($name) = @_;
     my $d = "$work/$name";
+
+    if (my $pid = delete $systems{$name}{pid}) {
+        kill('TERM', $pid);
+        waitpid($pid, 0);
+        return;
+    }
+
     my $pid = slurp("$d/nginx.pid") or return;
     chomp $pid;
     kill('QUIT', $pid);
@@ -155,6 +177,7 @@ sub stop {
 
 sub workers {
     my ($name) = @_;
+    return $systems{$name}{pid} if $systems{$name}{pid};
     my $master = slurp("$work/$name/nginx.pid") // '';
     chomp $master;
     my @w;
@@ -253,22 +276,23 @@ sub report {
         . "machine. Each figure is the median of $o{runs} runs; ratios are "
         . "nchan / ngx_signal_module (above 1 means we do better, for "
         . "costs and latencies).\n\n"
-        . "Work in progress: the Socket.IO server, the Redis modes, the "
-        . "epoll floor and workloads W2, W4 and W5 are not measured yet. "
-        . "On 2 cores, 200 events/s to 5,000 subscribers (1M deliveries/s) "
-        . "saturates both servers and the load generator, so W1's fixed "
-        . "rate is a throughput figure here and its latencies are queueing "
-        . "delays; one publish per event means one send() per subscriber "
+        . "Work in progress: the Socket.IO server, the Redis modes and "
+        . "workloads W2, W4 and W5 are not measured yet. The floor "
+        . "(bench/floor.c) frames each published body once and write()s it "
+        . "to every subscriber, nothing more. At 10 events/s (50k "
+        . "deliveries/s) nothing is saturated; the burst saturates the "
+        . "server and the load generator, which share 2 cores. One publish "
+        . "per event means one send() per subscriber "
         . "per event (batches of events per notify amortise it: 1,000 "
         . "subscribers x batches of 50 reached 2.1M deliveries/s).\n\n";
 
     for my $kind ([ 'rate', "W1 broadcast, $o{subscribers} subscribers, "
-            . '200 events/s' ], [ 'burst', "W1 broadcast, "
+            . '10 events/s' ], [ 'burst', "W1 broadcast, "
             . "$o{subscribers} subscribers, unthrottled burst" ])
     {
         my ($k, $title) = @$kind;
-        $md .= "## $title\n\n| | ngx_signal_module | nchan | ratio |\n"
-            . "|---|---|---|---|\n";
+        $md .= "## $title\n\n| | ngx_signal_module | nchan | ratio "
+            . "| floor | floor / ours |\n|---|---|---|---|---|---|\n";
 
         for my $row ([ 'deliveries/s', 'deliveries_per_second', 0 ],
             [ 'p50 latency (us)', 'latency_us', 'p50' ],
@@ -279,12 +303,15 @@ sub report {
         {
             my ($label, @path) = @$row;
             @path = grep { $_ } @path;
-            my ($a, $b) = map { metric($w1{$_}{$k}, @path) } @order;
+            my ($a, $b, $f) = map { metric($w1{$_}{$k}, @path) } @order;
             my $r = $label eq 'deliveries/s' ? ratio($b, $a)
                 : $label =~ /missing|duplicates/ ? ''
                 : ratio($a, $b);
-            $md .= sprintf("| %s | %s | %s | %s |\n", $label,
-                map { defined $_ ? $_ : 'n/a' } $a, $b, $r);
+            my $fr = $label eq 'deliveries/s' ? ratio($f, $a)
+                : $label =~ /missing|duplicates/ ? ''
+                : ratio($a, $f);
+            $md .= sprintf("| %s | %s | %s | %s | %s | %s |\n", $label,
+                map { defined $_ ? $_ : 'n/a' } $a, $b, $r, $f, $fr);
         }
 
         $md .= "\n";
@@ -292,10 +319,10 @@ sub report {
 
     $md .= "## W3 idle footprint, $o{idle} connections\n\n"
         . "| | ngx_signal_module | nchan | ratio |\n|---|---|---|---|\n";
-    my ($a, $b) = map { metric($w3{$_}, 'kb_per_connection') } @order;
+    my ($a, $b) = map { metric($w3{$_}, 'kb_per_connection') } @order[0, 1];
     $md .= sprintf("| worker private memory per connection (KB) | %.2f | "
         . "%.2f | %s |\n", $a // 0, $b // 0, ratio($a, $b));
-    ($a, $b) = map { metric($w3{$_}, 'connect_seconds') } @order;
+    ($a, $b) = map { metric($w3{$_}, 'connect_seconds') } @order[0, 1];
     $md .= sprintf("| seconds to open them all | %.2f | %.2f | %s |\n\n",
         $a // 0, $b // 0, ratio($a, $b));
 
