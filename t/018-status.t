@@ -57,7 +57,14 @@ $t->ignore_log(qr/exited on signal 9/);
 
 ###############################################################################
 
-my $st = status();
+# a worker is listed once it has started (slower under the sanitizers)
+my $st;
+for (1 .. 100) {
+    $st = status();
+    last if @{$st->{workers}} == 2;
+    select(undef, undef, undef, 0.05);
+}
+
 is($st->{connections}, 0, 'no connections at start');
 is(scalar @{$st->{workers}}, 2, 'both workers listed');
 is($st->{zone}{name}, 'signal_test', 'zone name');
