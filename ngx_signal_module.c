@@ -31,10 +31,6 @@ static char *ngx_signal_rooms_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_signal_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_signal_api_secret(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_signal_allow_origin(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static ngx_int_t ngx_signal_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_signal_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_signal_init_process(ngx_cycle_t *cycle);
@@ -630,7 +626,6 @@ ngx_signal_presence(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_str_t                         *value;
     const char                        *err;
-    ngx_http_compile_complex_value_t   ccv;
 
     if (slcf->presence) {
         return "is duplicate";
@@ -659,13 +654,9 @@ ngx_signal_presence(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-        ccv.cf = cf;
-        ccv.value = &value[1];
-        ccv.complex_value = slcf->presence_room;
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        if (ngx_signal_conf_complex(cf, &value[1], slcf->presence_room)
+            != NGX_OK)
+        {
             return NGX_CONF_ERROR;
         }
     }
@@ -690,7 +681,6 @@ ngx_signal_rooms_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     const char                        *err;
     ngx_array_t                      **rooms;
     ngx_http_complex_value_t          *cv;
-    ngx_http_compile_complex_value_t   ccv;
 
     rooms = (ngx_array_t **) (p + cmd->offset);
 
@@ -733,13 +723,7 @@ ngx_signal_rooms_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-        ccv.cf = cf;
-        ccv.value = &value[i];
-        ccv.complex_value = cv;
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        if (ngx_signal_conf_complex(cf, &value[i], cv) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
     }
@@ -793,117 +777,21 @@ ngx_signal_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* signal_api_secret secret [next-secret]; (variables allowed) */
+/* a value with variables, compiled for ngx_http_complex_value() */
 
-static char *
-ngx_signal_api_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_int_t
+ngx_signal_conf_complex(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_http_complex_value_t *cv)
 {
-    ngx_signal_loc_conf_t *slcf = conf;
+    ngx_http_compile_complex_value_t  ccv;
 
-    ngx_str_t                         *value;
-    ngx_uint_t                         i;
-    ngx_http_complex_value_t          *cv;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
 
-    if (slcf->api_secrets != NGX_CONF_UNSET_PTR) {
-        return "is duplicate; list every accepted secret in one directive";
-    }
+    ccv.cf = cf;
+    ccv.value = value;
+    ccv.complex_value = cv;
 
-    slcf->api_secrets = ngx_array_create(cf->pool, cf->args->nelts - 1,
-                                         sizeof(ngx_http_complex_value_t));
-    if (slcf->api_secrets == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_http_script_variables_count(&value[i]) == 0
-            && value[i].len < 16)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "a signal_api_secret of %uz bytes is too "
-                               "easy to guess; use at least 16 random bytes",
-                               value[i].len);
-            return NGX_CONF_ERROR;
-        }
-
-        cv = ngx_array_push(slcf->api_secrets);
-        if (cv == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-        ccv.cf = cf;
-        ccv.value = &value[i];
-        ccv.complex_value = cv;
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/* signal_allow_origin: exact origins, or "*." as the first host label */
-
-static char *
-ngx_signal_allow_origin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_signal_loc_conf_t *slcf = conf;
-
-    u_char      *star, *host;
-    ngx_str_t   *value, *o;
-    ngx_uint_t   i;
-
-    if (slcf->allow_origin != NGX_CONF_UNSET_PTR) {
-        return "is duplicate; list every origin in one directive";
-    }
-
-    slcf->allow_origin = ngx_array_create(cf->pool, cf->args->nelts - 1,
-                                          sizeof(ngx_str_t));
-    if (slcf->allow_origin == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-        host = (u_char *) ngx_strstr(value[i].data, "://");
-        star = (u_char *) ngx_strchr(value[i].data, '*');
-
-        if (host == NULL || host == value[i].data
-            || value[i].data[value[i].len - 1] == '/'
-            || (star && (star != host + 3 || star[1] != '.'
-                         || ngx_strchr(star + 1, '*'))))
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid origin \"%V\": use "
-                               "scheme://host[:port], optionally with \"*.\" "
-                               "as the first label, e.g. "
-                               "https://*.example.com", &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        o = ngx_array_push(slcf->allow_origin);
-        if (o == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        o->len = value[i].len;
-        o->data = ngx_pnalloc(cf->pool, o->len);
-        if (o->data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_strlow(o->data, value[i].data, o->len);
-    }
-
-    return NGX_CONF_OK;
+    return ngx_http_compile_complex_value(&ccv);
 }
 
 

@@ -352,6 +352,11 @@ ngx_int_t ngx_signal_redis_presence_get(ngx_http_request_t *r,
     ngx_str_t *room);
 
 char *ngx_signal_set_handler(ngx_conf_t *cf, ngx_http_handler_pt handler);
+ngx_int_t ngx_signal_conf_complex(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_http_complex_value_t *cv);
+char *ngx_signal_api_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_signal_allow_origin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* signed webhooks */
 ngx_int_t ngx_signal_webhook_handler(ngx_http_request_t *r);
@@ -376,6 +381,7 @@ ngx_int_t ngx_signal_publish(ngx_http_request_t *r, ngx_array_t *events,
 ngx_int_t ngx_signal_http_read_json(ngx_http_request_t *r,
     ngx_http_client_body_handler_pt handler);
 ngx_int_t ngx_signal_http_body(ngx_http_request_t *r, ngx_str_t *body);
+ngx_int_t ngx_signal_http_api_get(ngx_http_request_t *r, ngx_int_t *rc);
 ngx_int_t ngx_signal_http_send_json(ngx_http_request_t *r,
     ngx_uint_t status, u_char *body, size_t len);
 ngx_int_t ngx_signal_http_error(ngx_http_request_t *r, ngx_uint_t status,

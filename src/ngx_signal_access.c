@@ -2,9 +2,9 @@
 /*
  * Copyright (C) ngx_signal_module authors
  *
- * Access checks that are not tokens: the shared secret of the API
- * locations (signal_api_secret, compared in constant time) and the origin
- * list of WebSocket handshakes (signal_allow_origin).
+ * Access checks that are not tokens, with their directives: the shared
+ * secret of the API locations (signal_api_secret, compared in constant
+ * time) and the origin list of WebSocket handshakes (signal_allow_origin).
  */
 
 
@@ -150,4 +150,111 @@ ngx_signal_origin_allowed(ngx_array_t *origins, ngx_str_t *origin)
     }
 
     return 0;
+}
+
+
+/* signal_api_secret secret [next-secret]; (variables allowed) */
+
+char *
+ngx_signal_api_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_signal_loc_conf_t *slcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_uint_t                         i;
+    ngx_http_complex_value_t          *cv;
+
+    if (slcf->api_secrets != NGX_CONF_UNSET_PTR) {
+        return "is duplicate; list every accepted secret in one directive";
+    }
+
+    slcf->api_secrets = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                         sizeof(ngx_http_complex_value_t));
+    if (slcf->api_secrets == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_http_script_variables_count(&value[i]) == 0
+            && value[i].len < 16)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "a signal_api_secret of %uz bytes is too "
+                               "easy to guess; use at least 16 random bytes",
+                               value[i].len);
+            return NGX_CONF_ERROR;
+        }
+
+        cv = ngx_array_push(slcf->api_secrets);
+        if (cv == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_signal_conf_complex(cf, &value[i], cv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* signal_allow_origin: exact origins, or "*." as the first host label */
+
+char *
+ngx_signal_allow_origin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_signal_loc_conf_t *slcf = conf;
+
+    u_char      *star, *host;
+    ngx_str_t   *value, *o;
+    ngx_uint_t   i;
+
+    if (slcf->allow_origin != NGX_CONF_UNSET_PTR) {
+        return "is duplicate; list every origin in one directive";
+    }
+
+    slcf->allow_origin = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                          sizeof(ngx_str_t));
+    if (slcf->allow_origin == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        host = (u_char *) ngx_strstr(value[i].data, "://");
+        star = (u_char *) ngx_strchr(value[i].data, '*');
+
+        if (host == NULL || host == value[i].data
+            || value[i].data[value[i].len - 1] == '/'
+            || (star && (star != host + 3 || star[1] != '.'
+                         || ngx_strchr(star + 1, '*'))))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid origin \"%V\": use "
+                               "scheme://host[:port], optionally with \"*.\" "
+                               "as the first label, e.g. "
+                               "https://*.example.com", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        o = ngx_array_push(slcf->allow_origin);
+        if (o == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        o->len = value[i].len;
+        o->data = ngx_pnalloc(cf->pool, o->len);
+        if (o->data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_strlow(o->data, value[i].data, o->len);
+    }
+
+    return NGX_CONF_OK;
 }

@@ -343,3 +343,40 @@ ngx_signal_http_body(ngx_http_request_t *r, ngx_str_t *body)
 
     return NGX_OK;
 }
+
+
+/*
+ * The start of a read-only API location (status, presence): the shared
+ * secret, GET or HEAD, no body.  NGX_OK, or the answer's status in *rc.
+ */
+
+ngx_int_t
+ngx_signal_http_api_get(ngx_http_request_t *r, ngx_int_t *rc)
+{
+    ngx_signal_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);
+
+    if (slcf->api_secrets
+        && ngx_signal_secret_check(r, slcf->api_secrets, rc) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
+        *rc = (ngx_signal_http_add_header(r, "Allow",
+                                          (u_char *) "GET, HEAD", 9)
+               == NGX_OK)
+              ? ngx_signal_http_error(r, NGX_HTTP_NOT_ALLOWED,
+                                      "method_not_allowed", "use GET")
+              : NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}

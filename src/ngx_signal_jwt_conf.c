@@ -98,7 +98,6 @@ ngx_signal_jwt_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_file_t                         file;
     ngx_file_info_t                    fi;
     ngx_signal_jwt_key_t              *key;
-    ngx_http_compile_complex_value_t   ccv;
 
     value = cf->args->elts;
     n = cf->args->nelts;
@@ -179,13 +178,7 @@ ngx_signal_jwt_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &secret;
-    ccv.complex_value = key->secret;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+    if (ngx_signal_conf_complex(cf, &secret, key->secret) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 

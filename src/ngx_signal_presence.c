@@ -569,27 +569,8 @@ ngx_signal_presence_handler(ngx_http_request_t *r)
     const char             *err;
     ngx_signal_loc_conf_t  *slcf;
 
-    slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);
-
-    if (slcf->api_secrets
-        && ngx_signal_secret_check(r, slcf->api_secrets, &rc) != NGX_OK)
-    {
+    if (ngx_signal_http_api_get(r, &rc) != NGX_OK) {
         return rc;
-    }
-
-    if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
-        if (ngx_signal_http_add_header(r, "Allow", (u_char *) "GET, HEAD", 9)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_signal_http_error(r, NGX_HTTP_NOT_ALLOWED,
-                                     "method_not_allowed", "use GET");
-    }
-
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);

@@ -15,10 +15,6 @@
 #include "ngx_signal.h"
 
 
-static char *ngx_signal_webhook_compile(ngx_conf_t *cf, ngx_str_t *value,
-    ngx_http_complex_value_t *cv);
-
-
 void
 ngx_signal_webhook_init_conf(ngx_signal_webhook_conf_t *conf)
 {
@@ -154,26 +150,6 @@ ngx_signal_webhook_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static char *
-ngx_signal_webhook_compile(ngx_conf_t *cf, ngx_str_t *value,
-    ngx_http_complex_value_t *cv)
-{
-    ngx_http_compile_complex_value_t  ccv;
-
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = value;
-    ccv.complex_value = cv;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
 /* signal_webhook_secret and signal_webhook_room: lists of values */
 
 char *
@@ -211,7 +187,7 @@ ngx_signal_webhook_values(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        if (ngx_signal_webhook_compile(cf, &value[i], cv) != NGX_CONF_OK) {
+        if (ngx_signal_conf_complex(cf, &value[i], cv) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
     }
@@ -239,7 +215,13 @@ ngx_signal_webhook_event(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    return ngx_signal_webhook_compile(cf, &value[1], slcf->webhook.event);
+    if (ngx_signal_conf_complex(cf, &value[1], slcf->webhook.event)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
