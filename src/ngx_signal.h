@@ -177,9 +177,13 @@ typedef struct {
 } ngx_signal_member_t;
 
 
-/* one live WebSocket connection */
+/*
+ * One live WebSocket connection.  It outlives the handshake request: once
+ * the 101 is out, the request and its pool are freed (see
+ * ngx_signal_session_detach) and c->data points here.
+ */
 struct ngx_signal_session_s {
-    ngx_http_request_t         *request;
+    ngx_http_request_t         *request;       /* NULL once detached */
     ngx_connection_t           *connection;
     ngx_signal_loc_conf_t      *conf;
 
@@ -196,6 +200,7 @@ struct ngx_signal_session_s {
 
     ngx_array_t                *allow;         /* ngx_str_t patterns */
     ngx_str_t                   user;          /* empty: anonymous */
+    void                       *copied;        /* allow, user, sub */
 
     ngx_event_t                 ping;
     ngx_event_t                 close_timer;
@@ -213,6 +218,7 @@ struct ngx_signal_session_s {
     unsigned                    slow:1;
     unsigned                    going_away:1;  /* shutdown close planned */
     unsigned                    accepted:1;    /* 101 sent */
+    unsigned                    settled:1;     /* request freed or kept */
     unsigned                    closed:1;
 };
 
@@ -222,6 +228,12 @@ extern ngx_module_t  ngx_signal_module;
 
 /* the WebSocket endpoint */
 ngx_int_t ngx_signal_ws_handler(ngx_http_request_t *r);
+ngx_signal_session_t *ngx_signal_session_create(ngx_http_request_t *r);
+void ngx_signal_session_close(ngx_signal_session_t *s);
+void ngx_signal_session_read(ngx_signal_session_t *s);
+ngx_int_t ngx_signal_session_write(ngx_signal_session_t *s);
+void ngx_signal_session_ping(ngx_event_t *ev);
+void ngx_signal_session_close_timeout(ngx_event_t *ev);
 ngx_int_t ngx_signal_session_start(ngx_http_request_t *r,
     ngx_array_t *join, ngx_array_t *allow);
 void ngx_signal_session_accept_later(ngx_signal_session_t *s);

@@ -24,8 +24,8 @@
 static ngx_int_t ngx_signal_jwt_alg(ngx_str_t *alg, ngx_uint_t *type,
     const EVP_MD **md, ngx_uint_t *bits);
 static ngx_int_t ngx_signal_jwt_check_key(ngx_http_request_t *r,
-    ngx_signal_jwt_key_t *key, const EVP_MD *md, u_char *input, size_t len,
-    u_char *sig, size_t siglen);
+    ngx_pool_t *pool, ngx_signal_jwt_key_t *key, const EVP_MD *md,
+    u_char *input, size_t len, u_char *sig, size_t siglen);
 static ngx_int_t ngx_signal_jwt_decode(ngx_pool_t *pool, u_char *p,
     size_t len, ngx_str_t *out);
 static yajl_val ngx_signal_jwt_parse(ngx_str_t *json);
@@ -164,8 +164,9 @@ ngx_signal_jwt_alg(ngx_str_t *alg, ngx_uint_t *type, const EVP_MD **md,
 
 
 static ngx_int_t
-ngx_signal_jwt_check_key(ngx_http_request_t *r, ngx_signal_jwt_key_t *key,
-    const EVP_MD *md, u_char *input, size_t len, u_char *sig, size_t siglen)
+ngx_signal_jwt_check_key(ngx_http_request_t *r, ngx_pool_t *pool,
+    ngx_signal_jwt_key_t *key, const EVP_MD *md, u_char *input, size_t len,
+    u_char *sig, size_t siglen)
 {
     int             ok, n;
     u_char          mac[EVP_MAX_MD_SIZE], *der, *p;
@@ -176,12 +177,14 @@ ngx_signal_jwt_check_key(ngx_http_request_t *r, ngx_signal_jwt_key_t *key,
     EVP_MD_CTX     *ctx;
 
     if (key->type == NGX_SIGNAL_JWT_HMAC) {
+        /* r is NULL for a detached session: the secret is then constant
+         * (ngx_signal_jwt_needs_request) */
         if (ngx_http_complex_value(r, key->secret, &secret) != NGX_OK) {
             return NGX_ERROR;
         }
 
         if (secret.len < NGX_SIGNAL_JWT_MIN_SECRET) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+            ngx_log_error(NGX_LOG_ERR, pool->log, 0,
                           "signal: the JWT secret from a variable is %uz "
                           "bytes; at least %d are needed, token refused",
                           secret.len, NGX_SIGNAL_JWT_MIN_SECRET);
@@ -221,7 +224,7 @@ ngx_signal_jwt_check_key(ngx_http_request_t *r, ngx_signal_jwt_key_t *key,
         }
 
         n = i2d_ECDSA_SIG(es, NULL);
-        der = (n > 0) ? ngx_pnalloc(r->pool, n) : NULL;
+        der = (n > 0) ? ngx_pnalloc(pool, n) : NULL;
 
         if (der == NULL) {
             ECDSA_SIG_free(es);
@@ -360,6 +363,30 @@ ngx_signal_jwt_free(void *data)
  * reason for the client (never a secret), NGX_ERROR.
  */
 
+/* a refresh must evaluate a secret taken from variables in a request */
+
+ngx_uint_t
+ngx_signal_jwt_needs_request(ngx_signal_jwt_conf_t *jc)
+{
+    ngx_uint_t             i;
+    ngx_signal_jwt_key_t  *key;
+
+    if (jc->keys == NULL) {
+        return 0;
+    }
+
+    key = jc->keys->elts;
+
+    for (i = 0; i < jc->keys->nelts; i++) {
+        if (key[i].type == NGX_SIGNAL_JWT_HMAC && key[i].secret->lengths) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 ngx_int_t
 ngx_signal_jwt_verify(ngx_http_request_t *r, ngx_signal_jwt_conf_t *jc,
     ngx_str_t *token, ngx_pool_t *pool, ngx_signal_jwt_t *jwt,
@@ -483,7 +510,7 @@ ngx_signal_jwt_verify(ngx_http_request_t *r, ngx_signal_jwt_conf_t *jc,
 
         found = 1;
 
-        rc = ngx_signal_jwt_check_key(r, &key[i], md, token->data,
+        rc = ngx_signal_jwt_check_key(r, pool, &key[i], md, token->data,
                                       dot2 - token->data, sig.data, sig.len);
         if (rc == NGX_ERROR) {
             yajl_tree_free(header);

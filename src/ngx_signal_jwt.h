@@ -77,6 +77,7 @@ void ngx_signal_jwt_merge_conf(ngx_signal_jwt_conf_t *conf,
 
 ngx_int_t ngx_signal_jwt_find(ngx_http_request_t *r,
     ngx_signal_jwt_conf_t *jc, ngx_str_t *token);
+ngx_uint_t ngx_signal_jwt_needs_request(ngx_signal_jwt_conf_t *jc);
 ngx_int_t ngx_signal_jwt_verify(ngx_http_request_t *r,
     ngx_signal_jwt_conf_t *jc, ngx_str_t *token, ngx_pool_t *pool,
     ngx_signal_jwt_t *jwt, const char **reason);

@@ -36,7 +36,7 @@ ngx_signal_session_flush(ngx_signal_session_t *s)
     r = s->request;
     c = s->connection;
 
-    if (r->out) {
+    if (r && r->out) {
         /* the 101 response is still on its way */
 
         if (ngx_http_output_filter(r, NULL) == NGX_ERROR) {

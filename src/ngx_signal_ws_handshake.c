@@ -121,12 +121,10 @@ ngx_signal_ws_handler(ngx_http_request_t *r)
                                      "a WebSocket handshake has no body");
     }
 
-    s = ngx_pcalloc(r->pool, sizeof(ngx_signal_session_t));
+    s = ngx_signal_session_create(r);
     if (s == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ngx_http_set_ctx(r, s, ngx_signal_module);
 
     if (slcf->allow_origin) {
         h = ngx_signal_http_find_header(r, "origin", 6, NULL);
