@@ -4,7 +4,8 @@
 #   make run        install what is missing, build, start nginx on :8080
 #   make test       install what is missing, build, run every test
 #   make test-asan  the same suite against an ASan/UBSan build
-#   make bench      this module against nchan, tables in docs/benchmarks.md
+#   make bench      this module against nchan and Socket.IO, tables in
+#                   docs/benchmarks.md
 #
 # See DEVELOPERS.md for the recipe behind these targets.
 
@@ -21,7 +22,7 @@ PROVE_JOBS  ?= 2
 MODULE_SRCS := config ngx_signal_module.c $(wildcard src/*.c src/*.h)
 
 .PHONY: all deps deps-run deps-test deps-bench run stop test test-unit \
-        test-e2e test-asan asan bench clean
+        test-e2e test-asan asan bench bench-tools clean
 
 all: $(BUILD)/ngx_signal_module.so
 
@@ -64,19 +65,22 @@ run: deps-run all
 stop:
 	tools/run.sh stop
 
-test: deps-test all test-unit test-e2e
+test: deps-test all bench-tools test-unit test-e2e
+
+# the benchmark instrument is tested by t/090-bench-tools.t
+bench-tools: $(BUILD)/loadgen $(BUILD)/floor
 
 # unit objects are rebuilt each run: plain and sanitized runs share them
 test-unit: all
 	$(MAKE) -C t/unit clean
 	$(MAKE) -C t/unit NGX_BUILD=$(CURDIR)/$(BUILD)/nginx
 
-test-e2e: all
+test-e2e: all bench-tools
 	cd t && TEST_NGINX_BINARY=$(NGINX_BIN) \
 	    TEST_SIGNAL_MODULE=$(CURDIR)/$(BUILD)/ngx_signal_module.so \
 	    prove -j$(PROVE_JOBS) -r .
 
-test-asan: deps-test all asan
+test-asan: deps-test all asan bench-tools
 	$(MAKE) -C t/unit clean
 	$(MAKE) -C t/unit NGX_BUILD=$(CURDIR)/$(BUILD)/nginx SANITIZE=1
 	cd t && TEST_NGINX_BINARY=$(NGINX_BIN) \

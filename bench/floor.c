@@ -5,8 +5,10 @@
  * close each system comes to what the kernel allows.  One epoll loop:
  * GET with "Upgrade" gets a 101 and becomes a subscriber; a POST's body is
  * framed once and written to every subscriber with one write() each (a
- * subscriber that cannot take it is dropped, counted on exit).  No rooms,
- * no parsing beyond that, no queues.
+ * subscriber that cannot take it is dropped, counted on exit).  Rooms at
+ * their simplest: a GET with room=X in its query joins room X, a POST with
+ * id=X (/pub?id=X) goes to the subscribers of room X only, one without id
+ * to every subscriber.  No parsing beyond that, no queues.
  *
  *   floor --port P
  */
@@ -18,6 +20,7 @@
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,37 +32,165 @@
 
 #define FL_MAX_FD   70000
 #define FL_BUF      65536
+#define FL_ROOMS    65536        /* hash buckets, a power of 2 */
+
+
+typedef struct fl_room_s  fl_room_t;
+
+/* rooms are never freed: a floor lives for one benchmark */
+
+struct fl_room_s {
+    fl_room_t  *next;            /* in its hash bucket */
+    int        *fds;
+    int         n;
+    int         cap;
+    size_t      len;
+    char        name[];
+};
 
 
 typedef struct {
-    int     used;
-    int     subscriber;
-    size_t  len;
-    char   *buf;
+    int         used;
+    int         subscriber;
+    int         sub_index;       /* in subs, for an O(1) removal */
+    int         room_index;      /* in room->fds */
+    fl_room_t  *room;
+    size_t      len;
+    char       *buf;
 } fl_conn_t;
 
 
-static fl_conn_t  conns[FL_MAX_FD];
-static int        subs[FL_MAX_FD];
-static int        nsubs;
-static long       dropped;
+static fl_conn_t   conns[FL_MAX_FD];
+static int         subs[FL_MAX_FD];
+static int         nsubs;
+static long        dropped;
+static fl_room_t  *rooms[FL_ROOMS];
+
+
+static fl_room_t *
+fl_room(const char *name, size_t len, int create)
+{
+    size_t      i;
+    uint32_t    h;
+    fl_room_t  *r;
+
+    h = 2166136261u;                 /* FNV-1a */
+
+    for (i = 0; i < len; i++) {
+        h = (h ^ (unsigned char) name[i]) * 16777619u;
+    }
+
+    h &= FL_ROOMS - 1;
+
+    for (r = rooms[h]; r; r = r->next) {
+        if (r->len == len && memcmp(r->name, name, len) == 0) {
+            return r;
+        }
+    }
+
+    if (!create) {
+        return NULL;
+    }
+
+    r = calloc(1, sizeof(fl_room_t) + len + 1);
+    if (r == NULL) {
+        return NULL;
+    }
+
+    memcpy(r->name, name, len);
+    r->len = len;
+    r->next = rooms[h];
+    rooms[h] = r;
+
+    return r;
+}
+
+
+static int
+fl_join(int fd, const char *name, size_t len)
+{
+    int        *fds;
+    fl_room_t  *r;
+
+    r = fl_room(name, len, 1);
+    if (r == NULL) {
+        return -1;
+    }
+
+    if (r->n == r->cap) {
+        fds = realloc(r->fds, (r->cap ? r->cap * 2 : 16) * sizeof(int));
+        if (fds == NULL) {
+            return -1;
+        }
+
+        r->fds = fds;
+        r->cap = r->cap ? r->cap * 2 : 16;
+    }
+
+    conns[fd].room = r;
+    conns[fd].room_index = r->n;
+    r->fds[r->n++] = fd;
+
+    return 0;
+}
+
+
+/* the value of query argument name (name=value) in the request line */
+
+static const char *
+fl_arg(const char *buf, const char *name, size_t *len)
+{
+    size_t       n;
+    const char  *p, *end;
+
+    n = strlen(name);
+    p = strchr(buf, ' ');
+    if (p == NULL) {
+        return NULL;
+    }
+
+    p++;
+    end = p + strcspn(p, " \r\n");
+
+    for (p = memchr(p, '?', end - p); p; p = memchr(p, '&', end - p)) {
+        p++;
+
+        if ((size_t) (end - p) > n && memcmp(p, name, n) == 0
+            && p[n] == '=')
+        {
+            p += n + 1;
+            *len = strcspn(p, "& \r\n");
+            return p;
+        }
+    }
+
+    return NULL;
+}
 
 
 static void
 fl_close(int ep, int fd)
 {
-    int  i;
+    int         i, last;
+    fl_room_t  *r;
 
     epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
     close(fd);
 
     if (conns[fd].subscriber) {
-        for (i = 0; i < nsubs; i++) {
-            if (subs[i] == fd) {
-                subs[i] = subs[--nsubs];
-                break;
-            }
-        }
+        i = conns[fd].sub_index;
+        last = subs[--nsubs];
+        subs[i] = last;
+        conns[last].sub_index = i;
+    }
+
+    r = conns[fd].room;
+
+    if (r) {
+        i = conns[fd].room_index;
+        last = r->fds[--r->n];
+        r->fds[i] = last;
+        conns[last].room_index = i;
     }
 
     free(conns[fd].buf);
@@ -86,10 +217,12 @@ fl_accept_key(const char *key, size_t len, char *out)
 static int
 fl_request(int ep, int fd)
 {
-    fl_conn_t  *c = &conns[fd];
-    char       *eoh, *h, *e, accept[64], resp[256], frame[FL_BUF + 16];
-    size_t      hl, body, fl;
-    int         i, n;
+    fl_conn_t   *c = &conns[fd];
+    char        *eoh, *h, *e, accept[64], resp[256], frame[FL_BUF + 16];
+    size_t       hl, body, fl, idlen;
+    int          i, n, nfds, *fds;
+    fl_room_t   *r;
+    const char  *id;
 
     eoh = memmem(c->buf, c->len, "\r\n\r\n", 4);
     if (eoh == NULL) {
@@ -118,7 +251,15 @@ fl_request(int ep, int fd)
             return 1;
         }
 
+        id = fl_arg(c->buf, "room", &idlen);
+
+        if (id && fl_join(fd, id, idlen) < 0) {
+            fl_close(ep, fd);
+            return 1;
+        }
+
         c->subscriber = 1;
+        c->sub_index = nsubs;
         subs[nsubs++] = fd;
         c->len = 0;
         return 1;
@@ -154,8 +295,22 @@ fl_request(int ep, int fd)
     memcpy(frame + fl, c->buf + hl, body);
     fl += body;
 
-    for (i = 0; i < nsubs; i++) {
-        if (write(subs[i], frame, fl) != (ssize_t) fl) {
+    /* /pub?id=X: room X only (nobody when it has no subscriber) */
+
+    id = fl_arg(c->buf, "id", &idlen);
+
+    if (id == NULL) {
+        fds = subs;
+        nfds = nsubs;
+
+    } else {
+        r = fl_room(id, idlen, 0);
+        fds = r ? r->fds : NULL;
+        nfds = r ? r->n : 0;
+    }
+
+    for (i = 0; i < nfds; i++) {
+        if (write(fds[i], frame, fl) != (ssize_t) fl) {
             dropped++;
         }
     }
@@ -167,7 +322,8 @@ fl_request(int ep, int fd)
         return 1;
     }
 
-    memmove(c->buf, c->buf + hl + body, c->len - hl - body);
+    /* with its '\0', for strcasestr on a pipelined next request */
+    memmove(c->buf, c->buf + hl + body, c->len - hl - body + 1);
     c->len -= hl + body;
 
     return 1;

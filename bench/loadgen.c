@@ -1,20 +1,57 @@
 /*
  * Copyright (C) ngx_signal_module authors
  *
- * bench/loadgen: one process, epoll, thousands of WebSocket subscribers
- * and one HTTP keep-alive publisher thread.  Every published payload
- * carries {"t":<microseconds>,"i":<index>}; each subscriber checks that
- * the indexes arrive in order (missing and duplicate counts) and the
+ * bench/loadgen: one process, thousands of WebSocket subscribers read by
+ * --threads epoll threads, and --publishers HTTP keep-alive publisher
+ * threads.  Every published payload carries {"t":<microseconds>,"i":<k>},
+ * k the event's index within its room; each subscriber checks that the
+ * indexes arrive in order (missing and duplicate counts) and the
  * publish-to-receive latency goes into a histogram.
  *
- *   loadgen --port P --ws PATH --connections N --events E [--rate R]
- *           [--batch B] [--target signal|nchan] [--pub PATH]
- *           [--room R] [--hold SECONDS] [--timeout SECONDS]
- *           [--pids PID,PID,...]
+ *   loadgen --port P[,P,...] --ws PATH --connections N --events E
+ *           [--rate R] [--batch B] [--pub PATH] [--pub-port P]
+ *           [--target signal|socketio|nchan|floor] [--proto native|socketio]
+ *           [--room R] [--rooms N] [--publishers P] [--threads T]
+ *           [--hold SECONDS] [--timeout SECONDS] [--pids PID,PID,...]
  *
- * --target signal publishes {"room":R,"event":"b","data":{...}} (batches
- * as {"events":[...]}) to --pub; nchan posts the payload itself.  Prints
- * one JSON object with the results.
+ * --port       a comma list: connection i connects to port i % nports
+ *              (several servers sharing a bus); --pub-port is where the
+ *              publishers post, the first --port by default.
+ * --proto      native: plain WebSocket.  socketio: Engine.IO 4 and
+ *              Socket.IO 5 over WebSocket: "EIO=4&transport=websocket" is
+ *              added to the query of --ws, the open packet 0{...} is
+ *              answered with 40 and the connection counts as open when 40
+ *              comes back; pings 2 are answered with 3, events arrive as
+ *              42["b",{...}].
+ * --rooms      1: every connection in --room (default "bench").  N > 1:
+ *              connection i in room <room><i % N>.  Global event i goes to
+ *              room i % N as {"t":..,"i":i / N}, so every connection
+ *              expects 0, 1, 2, ...; missing counts are per room.
+ * --ws, --pub  may contain one %s, replaced by the connection's room and
+ *              by the room of the event (of a batch's first event).
+ * --target     signal, socketio: {"room":R,"event":"b","data":{...}}, or
+ *              with --batch B > 1 {"events":[...]} of B consecutive global
+ *              events (so B different rooms when N >= B).  nchan, floor:
+ *              the payload itself; no batches.
+ * --publishers P threads, each on its own keep-alive connection.  Room r
+ *              belongs to publisher (r / B) % P, which publishes its events
+ *              in global order: per-room order holds.  Batch b goes to
+ *              publisher b % P; with B > 1 and P > 1 the rooms must be a
+ *              multiple of B * P, so that a batch's rooms all belong to it.
+ * --rate       events/s over all publishers: event i is due at start + i/R
+ *              (a batch at its first event's); 0 means as fast as possible.
+ * --threads    receiver threads, each with its own epoll and histogram:
+ *              connection i is read by thread i % T.
+ * --hold       connect, print {"opened":..,"connect_seconds":..}, keep the
+ *              connections open SECONDS, exit (idle footprint).
+ *
+ * A connect or a handshake that fails is retried, up to LG_TRIES attempts
+ * per connection; "connect_failures" counts the failed attempts, and a
+ * connection that never opened is not part of "connections", "expected"
+ * and "missing".  Events stamped before publishing started (a server
+ * replaying an earlier run's, e.g. nchan's message buffer) are counted as
+ * "stale" and otherwise ignored.  Prints one JSON object with the results;
+ * exits 3 when anything was missing or duplicated.
  */
 
 #define _GNU_SOURCE
@@ -24,55 +61,116 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <arpa/inet.h>
 #include <time.h>
 #include <unistd.h>
 
 
-#define LG_BUCKETS   100000      /* 10 us each: up to 1 s */
-#define LG_RBUF      65536
+#define LG_BUCKETS      100000       /* 10 us each: up to 1 s */
+#define LG_RBUF_MIN     2048         /* a handshake and a few frames */
+#define LG_RBUF_BUSY    65536        /* once a read fills the buffer */
+#define LG_RBUF_MAX     (16 << 20)   /* the largest frame accepted */
+#define LG_MAX_PORTS    16
+#define LG_MAX_THREADS  64
+#define LG_TRIES        5            /* attempts per connection */
+#define LG_ROOM_LEN     256
+#define LG_PATH_LEN     2048
+
+
+enum {
+    LG_DOWN = 0,                     /* not connected: retry or given up */
+    LG_HANDSHAKE,                    /* waiting for the 101 */
+    LG_EIO_OPEN,                     /* socketio: waiting for 0{...} */
+    LG_SIO_CONNECT,                  /* socketio: waiting for 40 */
+    LG_OPEN
+};
 
 
 typedef struct {
     int         fd;
-    int         open;
+    int         state;
+    int         tries;
+    int         member;              /* open after the connect phase */
+    uint64_t    retry_at;            /* 0 with LG_DOWN: given up */
+    long        room;
     size_t      len;
-    int64_t     next;            /* the index expected next */
+    size_t      cap;
+    char       *buf;
+    int64_t     next;                /* the index expected next */
     uint64_t    got;
     uint64_t    missing;
     uint64_t    dups;
-    char        buf[LG_RBUF];
 } lg_conn_t;
 
 
+typedef struct {
+    pthread_t   tid;
+    int         index;
+    int         ep;
+    uint64_t   *hist;
+    uint64_t    lat_max;
+    uint64_t    stale;
+} lg_recv_t;
+
+
+typedef struct {
+    pthread_t   tid;
+    int         index;
+    uint64_t    end;
+} lg_pub_t;
+
+
 static struct {
-    int         port;
+    int         ports[LG_MAX_PORTS];
+    int         nports;
+    int         pub_port;
     const char *ws;
     const char *pub;
     const char *room;
     const char *target;
+    const char *proto;
     const char *pids;
     int         connections;
     long        events;
     long        rate;
+    long        rooms;
     int         batch;
+    int         publishers;
+    int         threads;
     int         hold;
     int         timeout;
-} cfg = { 8080, "/ws", "/notify", "bench", "signal", NULL, 100, 1000, 0, 1,
-          0, 120 };
+    int         socketio;            /* --proto socketio */
+    int         bare;                /* --target posts the payload itself */
+} cfg = {
+    .ports = { 8080 }, .nports = 1, .pub_port = 0, .ws = "/ws",
+    .pub = "/notify", .room = "bench", .target = "signal",
+    .proto = "native", .connections = 100, .events = 1000, .rooms = 1,
+    .batch = 1, .publishers = 1, .threads = 1, .timeout = 120
+};
 
 
-static uint64_t    hist[LG_BUCKETS + 1];
-static uint64_t    lat_max;
-static volatile long published;
-static volatile int  publisher_done;
-static double      publish_seconds;
+static lg_conn_t      *conns;
+static int64_t        *room_published;   /* each written by its publisher */
+static uint64_t        expected;
+static uint64_t        pub_start;        /* 0 until publishing starts */
+static long            connect_failures;
+
+static atomic_long     published;
+static atomic_long     requests;
+static atomic_int      publishers_done;
+static atomic_ullong   received;
+static atomic_ullong   end_us;
+static atomic_int      stop;
 
 
 static uint64_t
@@ -87,12 +185,12 @@ now_us(void)
 
 
 static int
-tcp_connect(int nonblock)
+tcp_connect(int port)
 {
     int                 fd, one;
     struct sockaddr_in  sin;
 
-    fd = socket(AF_INET, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0), 0);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) {
         return -1;
     }
@@ -102,17 +200,54 @@ tcp_connect(int nonblock)
 
     memset(&sin, 0, sizeof(sin));
     sin.sin_family = AF_INET;
-    sin.sin_port = htons(cfg.port);
+    sin.sin_port = htons(port);
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 
-    if (connect(fd, (struct sockaddr *) &sin, sizeof(sin)) < 0
-        && errno != EINPROGRESS)
-    {
+    if (connect(fd, (struct sockaddr *) &sin, sizeof(sin)) < 0) {
         close(fd);
         return -1;
     }
 
     return fd;
+}
+
+
+static void
+room_name(char *buf, size_t size, long r)
+{
+    if (cfg.rooms == 1) {
+        snprintf(buf, size, "%s", cfg.room);
+
+    } else {
+        snprintf(buf, size, "%s%ld", cfg.room, r);
+    }
+}
+
+
+/* fmt with its first "%s" replaced by room; fmt is never a printf format */
+
+static void
+subst(char *buf, size_t size, const char *fmt, const char *room)
+{
+    const char  *p;
+
+    p = strstr(fmt, "%s");
+
+    if (p == NULL) {
+        snprintf(buf, size, "%s", fmt);
+
+    } else {
+        snprintf(buf, size, "%.*s%s%s", (int) (p - fmt), fmt, room, p + 2);
+    }
+}
+
+
+/* how many of the events go to room r: event i goes to room i % rooms */
+
+static uint64_t
+room_events(long r)
+{
+    return cfg.events / cfg.rooms + (r < cfg.events % cfg.rooms ? 1 : 0);
 }
 
 
@@ -122,48 +257,197 @@ static int
 payload(char *p, size_t size, long i)
 {
     return snprintf(p, size, "{\"t\":%llu,\"i\":%ld}",
-                    (unsigned long long) now_us(), i);
+                    (unsigned long long) now_us(), i / cfg.rooms);
+}
+
+
+static void
+finish(void)
+{
+    unsigned long long  zero;
+
+    zero = 0;
+    atomic_compare_exchange_strong(&end_us, &zero, now_us());
+    atomic_store(&stop, 1);
+}
+
+
+/* called by receivers, the publishers and main: the end is seen at once */
+
+static void
+check_done(void)
+{
+    if (atomic_load(&publishers_done) == cfg.publishers
+        && atomic_load(&received) >= expected)
+    {
+        finish();
+    }
+}
+
+
+static int
+send_all(int fd, const char *p, size_t n)
+{
+    ssize_t  r;
+
+    while (n) {
+        r = write(fd, p, n);
+
+        if (r <= 0) {
+            return -1;
+        }
+
+        p += r;
+        n -= r;
+    }
+
+    return 0;
+}
+
+
+/* a publisher's connection: a server that stops answering ends the run */
+
+static int
+pub_connect(void)
+{
+    int             fd;
+    struct timeval  tv;
+
+    fd = tcp_connect(cfg.pub_port);
+
+    if (fd >= 0) {
+        tv.tv_sec = 30;
+        tv.tv_usec = 0;
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    }
+
+    return fd;
+}
+
+
+/*
+ * one whole response: headers, then the Content-Length body or the chunks
+ * up to the last one, so that the next response starts clean on a
+ * keep-alive connection; -1 when the connection is gone, else 1 for 2xx
+ * and 0 for anything else (resp holds its start)
+ */
+
+static int
+read_response(int fd, char *resp, size_t size)
+{
+    char      *eoh, *h;
+    size_t     len, hl, clen;
+    ssize_t    r;
+    int        chunked;
+
+    len = 0;
+    eoh = NULL;
+
+    while (eoh == NULL) {
+        if (len == size - 1) {
+            return -1;
+        }
+
+        r = read(fd, resp + len, size - 1 - len);
+        if (r <= 0) {
+            return -1;
+        }
+
+        len += r;
+        resp[len] = '\0';
+        eoh = strstr(resp, "\r\n\r\n");
+    }
+
+    hl = eoh + 4 - resp;
+    *eoh = '\0';
+
+    h = strcasestr(resp, "\r\nContent-Length:");
+    clen = h ? strtoul(h + 17, NULL, 10) : 0;
+    chunked = strcasestr(resp, "\r\nTransfer-Encoding: chunked") != NULL;
+    *eoh = '\r';
+
+    if (chunked) {
+        /* small bodies in practice: keep reading until the last chunk */
+
+        while (memmem(resp + hl - 2, len - hl + 2, "\r\n0\r\n\r\n", 7)
+               == NULL)
+        {
+            if (len == size - 1) {
+                return -1;
+            }
+
+            r = read(fd, resp + len, size - 1 - len);
+            if (r <= 0) {
+                return -1;
+            }
+
+            len += r;
+        }
+
+    } else {
+        len -= hl;
+
+        while (len < clen) {
+            r = read(fd, resp + hl, (clen - len < size - 1 - hl)
+                                    ? clen - len : size - 1 - hl);
+            if (r <= 0) {
+                return -1;
+            }
+
+            len += r;
+        }
+    }
+
+    return strncmp(resp, "HTTP/1.1 2", 10) == 0;
 }
 
 
 static void *
 publisher(void *arg)
 {
-    int       fd, n, k, tries;
-    long      i, b;
-    char     *body, *req, one[64], resp[8192];
-    size_t    cap, len;
-    ssize_t   r;
-    uint64_t  start, due;
+    lg_pub_t  *p = arg;
+    int        fd, n, tries, rc;
+    long       i, b, u, units, owner, count;
+    char      *body, *req, one[64], resp[16384], room[LG_ROOM_LEN];
+    char       path[LG_PATH_LEN];
+    size_t     cap, len;
+    uint64_t   due;
 
-    (void) arg;
-
-    cap = (size_t) cfg.batch * 160 + 256;
+    cap = (size_t) cfg.batch * (strlen(cfg.room) + 128) + 256;
     body = malloc(cap);
-    req = malloc(cap + 512);
+    req = malloc(cap + LG_PATH_LEN + 256);
 
-    fd = tcp_connect(0);
+    fd = pub_connect();
+
     if (fd < 0 || body == NULL || req == NULL) {
         fprintf(stderr, "loadgen: publisher cannot connect\n");
-        publisher_done = 1;
-        return NULL;
+        goto done;
     }
 
-    start = now_us();
+    units = (cfg.events + cfg.batch - 1) / cfg.batch;
 
-    for (i = 0; i < cfg.events; i += cfg.batch) {
+    for (u = 0; u < units && !atomic_load(&stop); u++) {
+        i = u * cfg.batch;
+
+        /* see the usage comment: a room always has the same publisher */
+        owner = (cfg.batch == 1) ? (i % cfg.rooms) % cfg.publishers
+                                 : u % cfg.publishers;
+        if (owner != p->index) {
+            continue;
+        }
 
         if (cfg.rate > 0) {
-            due = start + (uint64_t) (i * 1000000.0 / cfg.rate);
+            due = pub_start + (uint64_t) (i * 1000000.0 / cfg.rate);
 
             while (now_us() < due) {
                 usleep(50);
             }
         }
 
+        count = (cfg.events - i < cfg.batch) ? cfg.events - i : cfg.batch;
         len = 0;
 
-        if (strcmp(cfg.target, "nchan") == 0) {
+        if (cfg.bare) {
             len = payload(body, cap, i);
 
         } else {
@@ -171,11 +455,12 @@ publisher(void *arg)
                 len += snprintf(body + len, cap - len, "{\"events\":[");
             }
 
-            for (b = 0; b < cfg.batch && i + b < cfg.events; b++) {
+            for (b = 0; b < count; b++) {
                 payload(one, sizeof(one), i + b);
+                room_name(room, sizeof(room), (i + b) % cfg.rooms);
                 len += snprintf(body + len, cap - len,
                                 "%s{\"room\":\"%s\",\"event\":\"b\","
-                                "\"data\":%s}", b ? "," : "", cfg.room, one);
+                                "\"data\":%s}", b ? "," : "", room, one);
             }
 
             if (cfg.batch > 1) {
@@ -183,24 +468,22 @@ publisher(void *arg)
             }
         }
 
-        n = snprintf(req, cap + 512,
+        room_name(room, sizeof(room), i % cfg.rooms);
+        subst(path, sizeof(path), cfg.pub, room);
+
+        n = snprintf(req, cap + LG_PATH_LEN + 256,
                      "POST %s HTTP/1.1\r\nHost: localhost\r\n"
                      "Content-Type: application/json\r\n"
-                     "Content-Length: %zu\r\n\r\n%s", cfg.pub, len, body);
+                     "Content-Length: %zu\r\n\r\n%s", path, len, body);
+
+        rc = -1;
 
         for (tries = 0; tries < 2; tries++) {
-
-            for (k = 0, r = 1; k < n && r > 0; k += r) {
-                r = write(fd, req + k, n - k);
+            if (send_all(fd, req, n) == 0) {
+                rc = read_response(fd, resp, sizeof(resp));
             }
 
-            /* one response per request; small, one read in practice */
-
-            if (r > 0) {
-                r = read(fd, resp, sizeof(resp) - 1);
-            }
-
-            if (r > 0) {
+            if (rc >= 0) {
                 break;
             }
 
@@ -208,32 +491,34 @@ publisher(void *arg)
              * keepalive_requests): once more on a new one */
 
             close(fd);
-            fd = tcp_connect(0);
+            fd = pub_connect();
 
             if (fd < 0) {
                 break;
             }
         }
 
-        if (r <= 0) {
+        if (rc < 0) {
             fprintf(stderr, "loadgen: publishing failed\n");
             goto done;
         }
 
-        resp[r] = '\0';
-
-        if (strncmp(resp, "HTTP/1.1 2", 10) != 0) {
+        if (rc == 0) {
             fprintf(stderr, "loadgen: publish refused: %.60s\n", resp);
             goto done;
         }
 
-        published += (cfg.events - i < cfg.batch) ? cfg.events - i
-                                                   : cfg.batch;
+        for (b = 0; b < count; b++) {
+            room_published[(i + b) % cfg.rooms]++;
+        }
+
+        atomic_fetch_add(&published, count);
+        atomic_fetch_add(&requests, 1);
     }
 
 done:
 
-    publish_seconds = (now_us() - start) / 1e6;
+    p->end = now_us();
 
     if (fd >= 0) {
         close(fd);
@@ -241,16 +526,60 @@ done:
 
     free(body);
     free(req);
-    publisher_done = 1;
+
+    atomic_fetch_add(&publishers_done, 1);
+    check_done();
 
     return NULL;
+}
+
+
+static int
+grow(lg_conn_t *c, size_t size)
+{
+    char  *p;
+
+    if (size > LG_RBUF_MAX) {
+        return -1;
+    }
+
+    p = realloc(c->buf, size);
+    if (p == NULL) {
+        return -1;
+    }
+
+    c->buf = p;
+    c->cap = size;
+
+    return 0;
+}
+
+
+/* a masked text frame (client frames must be masked, RFC 6455 5.3) */
+
+static int
+send_text(int fd, const char *p, size_t len)
+{
+    size_t          k;
+    unsigned char   f[6 + 125];
+    unsigned char   key[4] = { 0x37, 0xfa, 0x21, 0x3d };
+
+    f[0] = 0x81;
+    f[1] = 0x80 | (unsigned char) len;
+    memcpy(f + 2, key, 4);
+
+    for (k = 0; k < len; k++) {
+        f[6 + k] = p[k] ^ key[k % 4];
+    }
+
+    return (write(fd, f, 6 + len) == (ssize_t) (6 + len)) ? 0 : -1;
 }
 
 
 /* one message: find "t" and "i" and account for it */
 
 static void
-message(lg_conn_t *c, const char *p, size_t len, uint64_t now)
+message(lg_conn_t *c, lg_recv_t *r, const char *p, size_t len, uint64_t now)
 {
     const char  *t, *i, *end;
     uint64_t     ts, lat;
@@ -267,11 +596,20 @@ message(lg_conn_t *c, const char *p, size_t len, uint64_t now)
     ts = strtoull(t + 4, NULL, 10);
     idx = strtoll(i + 4, NULL, 10);
 
-    lat = now > ts ? now - ts : 0;
-    hist[lat / 10 < LG_BUCKETS ? lat / 10 : LG_BUCKETS]++;
+    /* published before this run: a server replaying what it kept (nchan
+     * sends its message buffer to a new subscriber of a reused channel);
+     * not ours, so neither received nor a duplicate */
 
-    if (lat > lat_max) {
-        lat_max = lat;
+    if (ts < pub_start || pub_start == 0) {
+        r->stale++;
+        return;
+    }
+
+    lat = now > ts ? now - ts : 0;
+    r->hist[lat / 10 < LG_BUCKETS ? lat / 10 : LG_BUCKETS]++;
+
+    if (lat > r->lat_max) {
+        r->lat_max = lat;
     }
 
     c->got++;
@@ -286,16 +624,71 @@ message(lg_conn_t *c, const char *p, size_t len, uint64_t now)
 }
 
 
+/* one text frame: an event, or the Engine.IO / Socket.IO handshake */
+
+static int
+text(lg_conn_t *c, lg_recv_t *r, const char *p, size_t len, uint64_t now)
+{
+    if (!cfg.socketio) {
+        if (c->state == LG_OPEN) {
+            message(c, r, p, len, now);
+        }
+
+        return 0;
+    }
+
+    if (len == 1 && p[0] == '2') {
+        return send_text(c->fd, "3", 1);
+    }
+
+    if (len >= 1 && p[0] == '1') {
+        return -1;                   /* Engine.IO close */
+    }
+
+    switch (c->state) {
+
+    case LG_EIO_OPEN:
+        if (len >= 2 && p[0] == '0' && p[1] == '{') {
+            c->state = LG_SIO_CONNECT;
+            return send_text(c->fd, "40", 2);
+        }
+
+        return 0;
+
+    case LG_SIO_CONNECT:
+        if (len >= 2 && p[0] == '4' && p[1] == '0') {
+            c->state = LG_OPEN;
+
+        } else if (len >= 2 && p[0] == '4' && p[1] == '4') {
+            return -1;               /* connect_error: refused */
+        }
+
+        return 0;
+
+    default:
+        if (len >= 2 && p[0] == '4' && p[1] == '2') {
+            message(c, r, p, len, now);
+
+        } else if (len >= 2 && p[0] == '4' && p[1] == '1') {
+            return -1;               /* disconnected by the server */
+        }
+
+        return 0;
+    }
+}
+
+
 /* frames in c->buf; returns -1 when the connection is unusable */
 
 static int
-frames(lg_conn_t *c, uint64_t now)
+frames(lg_conn_t *c, lg_recv_t *r, uint64_t now)
 {
-    size_t          pos, hl;
+    size_t          pos, hl, need;
     uint64_t        plen;
-    unsigned char  *b;
+    unsigned char  *b, op;
 
     pos = 0;
+    need = 0;
     b = (unsigned char *) c->buf;
 
     while (c->len - pos >= 2) {
@@ -320,18 +713,23 @@ frames(lg_conn_t *c, uint64_t now)
             hl = 10;
         }
 
-        if (hl + plen > LG_RBUF) {
+        if (plen > LG_RBUF_MAX - hl) {
             return -1;
         }
 
         if (c->len - pos < hl + plen) {
+            need = hl + plen;
             break;
         }
 
-        if ((b[pos] & 0x0f) == 1) {
-            message(c, c->buf + pos + hl, plen, now);
+        op = b[pos] & 0x0f;
 
-        } else if ((b[pos] & 0x0f) == 9) {
+        if (op == 1) {
+            if (text(c, r, c->buf + pos + hl, plen, now) < 0) {
+                return -1;
+            }
+
+        } else if (op == 9) {
             /* a ping: answer with a masked pong (empty payload) */
             unsigned char  pong[6] = { 0x8a, 0x80, 0, 0, 0, 0 };
 
@@ -339,7 +737,7 @@ frames(lg_conn_t *c, uint64_t now)
                 return -1;
             }
 
-        } else if ((b[pos] & 0x0f) == 8) {
+        } else if (op == 8) {
             return -1;
         }
 
@@ -349,32 +747,44 @@ frames(lg_conn_t *c, uint64_t now)
     memmove(c->buf, c->buf + pos, c->len - pos);
     c->len -= pos;
 
+    /* a frame larger than the buffer: room for all of it */
+
+    if (need > c->cap) {
+        return grow(c, need);
+    }
+
     return 0;
 }
 
 
 static int
-on_read(lg_conn_t *c)
+on_read(lg_conn_t *c, lg_recv_t *r)
 {
     char      *eoh;
+    size_t     room;
     ssize_t    n;
     uint64_t   now;
 
     for ( ;; ) {
-        n = read(c->fd, c->buf + c->len, LG_RBUF - c->len);
+        if (c->len == c->cap && grow(c, c->cap * 2) < 0) {
+            return -1;
+        }
+
+        room = c->cap - c->len;
+        n = read(c->fd, c->buf + c->len, room);
 
         if (n == 0) {
             return -1;
         }
 
         if (n < 0) {
-            return (errno == EAGAIN) ? 0 : -1;
+            return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
         }
 
         c->len += n;
         now = now_us();
 
-        if (!c->open) {
+        if (c->state == LG_HANDSHAKE) {
             eoh = memmem(c->buf, c->len, "\r\n\r\n", 4);
             if (eoh == NULL) {
                 continue;
@@ -384,16 +794,126 @@ on_read(lg_conn_t *c)
                 return -1;
             }
 
-            c->open = 1;
+            c->state = cfg.socketio ? LG_EIO_OPEN : LG_OPEN;
             eoh += 4;
             c->len -= eoh - c->buf;
             memmove(c->buf, eoh, c->len);
         }
 
-        if (frames(c, now) < 0) {
+        if (frames(c, r, now) < 0) {
+            return -1;
+        }
+
+        /* a read that filled the buffer: more is queued, so fewer and
+         * larger reads from now on; idle connections keep the small one */
+
+        if ((size_t) n == room && c->cap < LG_RBUF_BUSY
+            && grow(c, LG_RBUF_BUSY) < 0)
+        {
             return -1;
         }
     }
+}
+
+
+static void *
+receiver(void *arg)
+{
+    lg_recv_t          *r = arg;
+    int                 i, n;
+    uint64_t            got, before;
+    lg_conn_t          *c;
+    struct epoll_event  evs[256];
+
+    while (!atomic_load(&stop)) {
+        n = epoll_wait(r->ep, evs, 256, 50);
+        got = 0;
+
+        for (i = 0; i < n; i++) {
+            c = evs[i].data.ptr;
+            before = c->got;
+
+            if (on_read(c, r) < 0 && c->fd >= 0) {
+                epoll_ctl(r->ep, EPOLL_CTL_DEL, c->fd, NULL);
+                close(c->fd);
+                c->fd = -1;
+            }
+
+            got += c->got - before;
+        }
+
+        if (got) {
+            atomic_fetch_add(&received, got);
+            check_done();
+        }
+    }
+
+    return NULL;
+}
+
+
+/* connect, send the upgrade GET, watch it in ep; -1 when that failed */
+
+static int
+conn_start(lg_conn_t *c, int i, int ep)
+{
+    int                 n;
+    char                room[LG_ROOM_LEN], path[LG_PATH_LEN];
+    char                req[LG_PATH_LEN + 256];
+    struct epoll_event  ev;
+
+    room_name(room, sizeof(room), c->room);
+    subst(path, sizeof(path), cfg.ws, room);
+
+    if (cfg.socketio) {
+        n = strlen(path);
+        snprintf(path + n, sizeof(path) - n, "%sEIO=4&transport=websocket",
+                 strchr(path, '?') ? "&" : "?");
+    }
+
+    n = snprintf(req, sizeof(req),
+                 "GET %s HTTP/1.1\r\nHost: localhost\r\n"
+                 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 "Sec-WebSocket-Version: 13\r\n\r\n", path);
+
+    c->fd = tcp_connect(cfg.ports[i % cfg.nports]);
+    if (c->fd < 0) {
+        return -1;
+    }
+
+    c->state = LG_HANDSHAKE;
+    c->len = 0;
+
+    if (write(c->fd, req, n) != n) {
+        return -1;
+    }
+
+    fcntl(c->fd, F_SETFL, O_NONBLOCK);
+
+    ev.events = EPOLLIN;
+    ev.data.ptr = c;
+
+    return epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+}
+
+
+/* an attempt failed: a later one, with a growing pause, or give up */
+
+static void
+conn_failed(lg_conn_t *c, int ep, uint64_t now)
+{
+    if (c->fd >= 0) {
+        epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+        c->fd = -1;
+    }
+
+    connect_failures++;
+    c->state = LG_DOWN;
+    c->len = 0;
+    c->tries++;
+    c->retry_at = (c->tries < LG_TRIES) ? now + 100000 * c->tries : 0;
 }
 
 
@@ -444,7 +964,7 @@ cpu_ticks(void)
 
 
 static uint64_t
-percentile(uint64_t total, double q)
+percentile(uint64_t *hist, uint64_t lat_max, uint64_t total, double q)
 {
     uint64_t  want, seen;
     size_t    k;
@@ -464,164 +984,405 @@ percentile(uint64_t total, double q)
 }
 
 
+static int
+parse_ports(const char *v)
+{
+    char  *end;
+    long   p;
+
+    cfg.nports = 0;
+
+    for ( ;; ) {
+        p = strtol(v, &end, 10);
+
+        if (end == v || p < 1 || p > 65535 || cfg.nports == LG_MAX_PORTS) {
+            return -1;
+        }
+
+        cfg.ports[cfg.nports++] = (int) p;
+
+        if (*end == '\0') {
+            return 0;
+        }
+
+        if (*end != ',') {
+            return -1;
+        }
+
+        v = end + 1;
+    }
+}
+
+
 int
 main(int argc, char **argv)
 {
-    int                 ep, i, n, opened;
-    char                req[1024];
-    long                cpu0, cpu1;
-    double              seconds;
-    uint64_t            start, expected, got, missing, dups, deadline;
-    pthread_t           tid;
-    lg_conn_t          *conns, *c;
+    int                 ep, i, k, n, opened, given_up;
+    long                cpu0, cpu1, pubs, reqs;
+    double              seconds, connect_seconds, pub_seconds, hs_rate;
+    uint64_t            start, got, missing, dups, deadline, now, lat_max;
+    uint64_t            next_scan, pub_end, stale;
+    lg_conn_t          *c;
+    lg_recv_t          *recv;
+    lg_pub_t           *pub;
+    struct rlimit       rl;
     struct epoll_event  ev, evs[256];
 
     for (i = 1; i + 1 < argc; i += 2) {
-        const char  *k = argv[i], *v = argv[i + 1];
+        const char  *o = argv[i], *v = argv[i + 1];
 
-        if (!strcmp(k, "--port")) cfg.port = atoi(v);
-        else if (!strcmp(k, "--ws")) cfg.ws = v;
-        else if (!strcmp(k, "--pub")) cfg.pub = v;
-        else if (!strcmp(k, "--room")) cfg.room = v;
-        else if (!strcmp(k, "--target")) cfg.target = v;
-        else if (!strcmp(k, "--pids")) cfg.pids = v;
-        else if (!strcmp(k, "--connections")) cfg.connections = atoi(v);
-        else if (!strcmp(k, "--events")) cfg.events = atol(v);
-        else if (!strcmp(k, "--rate")) cfg.rate = atol(v);
-        else if (!strcmp(k, "--batch")) cfg.batch = atoi(v);
-        else if (!strcmp(k, "--hold")) cfg.hold = atoi(v);
-        else if (!strcmp(k, "--timeout")) cfg.timeout = atoi(v);
+        if (!strcmp(o, "--port")) {
+            if (parse_ports(v) < 0) {
+                fprintf(stderr, "loadgen: bad --port %s\n", v);
+                return 2;
+            }
+        }
+        else if (!strcmp(o, "--pub-port")) cfg.pub_port = atoi(v);
+        else if (!strcmp(o, "--ws")) cfg.ws = v;
+        else if (!strcmp(o, "--pub")) cfg.pub = v;
+        else if (!strcmp(o, "--room")) cfg.room = v;
+        else if (!strcmp(o, "--rooms")) cfg.rooms = atol(v);
+        else if (!strcmp(o, "--target")) cfg.target = v;
+        else if (!strcmp(o, "--proto")) cfg.proto = v;
+        else if (!strcmp(o, "--pids")) cfg.pids = v;
+        else if (!strcmp(o, "--connections")) cfg.connections = atoi(v);
+        else if (!strcmp(o, "--events")) cfg.events = atol(v);
+        else if (!strcmp(o, "--rate")) cfg.rate = atol(v);
+        else if (!strcmp(o, "--batch")) cfg.batch = atoi(v);
+        else if (!strcmp(o, "--publishers")) cfg.publishers = atoi(v);
+        else if (!strcmp(o, "--threads")) cfg.threads = atoi(v);
+        else if (!strcmp(o, "--hold")) cfg.hold = atoi(v);
+        else if (!strcmp(o, "--timeout")) cfg.timeout = atoi(v);
         else {
-            fprintf(stderr, "loadgen: unknown option %s\n", k);
+            fprintf(stderr, "loadgen: unknown option %s\n", o);
             return 2;
         }
     }
 
-    if (cfg.batch < 1 || cfg.connections < 1) {
-        fprintf(stderr, "loadgen: --batch and --connections must be >= 1\n");
+    if (i < argc) {
+        fprintf(stderr, "loadgen: %s needs a value\n", argv[i]);
         return 2;
     }
 
+    if (cfg.batch < 1 || cfg.connections < 1 || cfg.rooms < 1
+        || cfg.events < 0)
+    {
+        fprintf(stderr, "loadgen: --batch, --connections and --rooms must "
+                "be >= 1\n");
+        return 2;
+    }
+
+    if (cfg.publishers < 1 || cfg.publishers > LG_MAX_THREADS
+        || cfg.threads < 1 || cfg.threads > LG_MAX_THREADS)
+    {
+        fprintf(stderr, "loadgen: --publishers and --threads: 1 to %d\n",
+                LG_MAX_THREADS);
+        return 2;
+    }
+
+    if (!strcmp(cfg.proto, "socketio")) {
+        cfg.socketio = 1;
+
+    } else if (strcmp(cfg.proto, "native")) {
+        fprintf(stderr, "loadgen: --proto native or socketio\n");
+        return 2;
+    }
+
+    if (!strcmp(cfg.target, "nchan") || !strcmp(cfg.target, "floor")) {
+        cfg.bare = 1;
+
+    } else if (strcmp(cfg.target, "signal")
+               && strcmp(cfg.target, "socketio"))
+    {
+        fprintf(stderr, "loadgen: --target signal, socketio, nchan or "
+                "floor\n");
+        return 2;
+    }
+
+    if (cfg.bare && cfg.batch > 1) {
+        fprintf(stderr, "loadgen: --target %s posts one event per request: "
+                "no --batch\n", cfg.target);
+        return 2;
+    }
+
+    if (cfg.batch > 1 && cfg.publishers > 1
+        && cfg.rooms % ((long) cfg.batch * cfg.publishers) != 0)
+    {
+        /* otherwise a room would be in batches of two publishers, and
+         * its events could arrive out of order */
+        fprintf(stderr, "loadgen: with --batch and --publishers, --rooms "
+                "must be a multiple of batch * publishers\n");
+        return 2;
+    }
+
+    if (cfg.pub_port == 0) {
+        cfg.pub_port = cfg.ports[0];
+    }
+
+    /* 10,000 connections and more: as many descriptors as allowed */
+    /* a server that resets a connection must not kill the run */
+    signal(SIGPIPE, SIG_IGN);
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+
     conns = calloc(cfg.connections, sizeof(lg_conn_t));
+    room_published = calloc(cfg.rooms, sizeof(int64_t));
+    recv = calloc(cfg.threads, sizeof(lg_recv_t));
+    pub = calloc(cfg.publishers, sizeof(lg_pub_t));
     ep = epoll_create1(0);
 
-    if (conns == NULL || ep < 0) {
+    if (conns == NULL || room_published == NULL || recv == NULL
+        || pub == NULL || ep < 0)
+    {
         perror("loadgen");
         return 1;
     }
 
-    n = snprintf(req, sizeof(req),
-                 "GET %s HTTP/1.1\r\nHost: localhost\r\n"
-                 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                 "Sec-WebSocket-Version: 13\r\n\r\n", cfg.ws);
+    for (k = 0; k < cfg.threads; k++) {
+        recv[k].index = k;
+        recv[k].hist = calloc(LG_BUCKETS + 1, sizeof(uint64_t));
+        recv[k].ep = epoll_create1(0);
 
-    /* connect storm: all of them, then wait for the 101s */
+        if (recv[k].hist == NULL || recv[k].ep < 0) {
+            perror("loadgen");
+            return 1;
+        }
+    }
+
+    /* connect storm: all of them, then wait for the handshakes */
 
     start = now_us();
 
     for (i = 0; i < cfg.connections; i++) {
         c = &conns[i];
-        c->fd = tcp_connect(0);
+        c->fd = -1;
+        c->room = i % cfg.rooms;
+        c->cap = LG_RBUF_MIN;
+        c->buf = malloc(c->cap);
 
-        if (c->fd < 0 || write(c->fd, req, n) != n) {
-            fprintf(stderr, "loadgen: connection %d failed\n", i);
+        if (c->buf == NULL) {
+            perror("loadgen");
             return 1;
         }
 
-        fcntl(c->fd, F_SETFL, O_NONBLOCK);
-
-        ev.events = EPOLLIN;
-        ev.data.ptr = c;
-        epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+        if (conn_start(c, i, ep) < 0) {
+            conn_failed(c, ep, now_us());
+        }
     }
 
     opened = 0;
     deadline = now_us() + 30000000;
+    next_scan = 0;
 
     while (opened < cfg.connections && now_us() < deadline) {
-        n = epoll_wait(ep, evs, 256, 100);
+        n = epoll_wait(ep, evs, 256, 20);
 
         for (i = 0; i < n; i++) {
             c = evs[i].data.ptr;
+            k = (c->state == LG_OPEN);
 
-            if (!c->open && on_read(c) == 0 && c->open) {
+            if (on_read(c, &recv[0]) < 0) {
+                opened -= k;
+                conn_failed(c, ep, now_us());
+                continue;
+            }
+
+            if (!k && c->state == LG_OPEN) {
                 opened++;
             }
         }
+
+        /* the failed ones whose pause is over */
+
+        now = now_us();
+
+        if (now < next_scan) {
+            continue;
+        }
+
+        next_scan = now + 20000;
+        given_up = 0;
+
+        for (i = 0; i < cfg.connections; i++) {
+            c = &conns[i];
+
+            if (c->state != LG_DOWN) {
+                continue;
+            }
+
+            if (c->retry_at == 0) {
+                given_up++;
+
+            } else if (c->retry_at <= now && conn_start(c, i, ep) < 0) {
+                conn_failed(c, ep, now);
+            }
+        }
+
+        if (opened + given_up == cfg.connections) {
+            break;
+        }
     }
 
-    seconds = (now_us() - start) / 1e6;
+    connect_seconds = (now_us() - start) / 1e6;
+    hs_rate = connect_seconds > 0 ? opened / connect_seconds : 0.0;
 
-    fprintf(stderr, "loadgen: %d of %d connections open in %.2f s\n",
-            opened, cfg.connections, seconds);
+    /* the late ones are failures too: out, so that nothing opens later */
+
+    for (i = 0; i < cfg.connections; i++) {
+        c = &conns[i];
+
+        if (c->state == LG_OPEN) {
+            c->member = 1;
+            expected += room_events(c->room);
+            continue;
+        }
+
+        if (c->fd >= 0) {
+            epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+            close(c->fd);
+            c->fd = -1;
+            connect_failures++;
+        }
+    }
+
+    fprintf(stderr, "loadgen: %d of %d connections open in %.2f s, "
+            "%ld failed attempts\n", opened, cfg.connections,
+            connect_seconds, connect_failures);
+
+    if (opened == 0) {
+        /* no server there: nothing to measure */
+        fprintf(stderr, "loadgen: no connection opened\n");
+        return 1;
+    }
 
     if (cfg.hold) {
         /* the idle footprint is measured from outside meanwhile */
-        printf("{\"opened\":%d,\"connect_seconds\":%.3f}\n", opened,
-               seconds);
+        printf("{\"opened\":%d,\"connect_seconds\":%.3f,"
+               "\"handshakes_per_second\":%.0f,\"connect_failures\":%ld}\n",
+               opened, connect_seconds, hs_rate,
+               connect_failures);
         fflush(stdout);
         sleep(cfg.hold);
         return 0;
     }
 
-    cpu0 = cpu_ticks();
-    start = now_us();
-
-    pthread_create(&tid, NULL, publisher, NULL);
-
-    expected = (uint64_t) cfg.events * opened;
-    got = 0;
-    deadline = 0;
-
-    for ( ;; ) {
-        n = epoll_wait(ep, evs, 256, 50);
-
-        for (i = 0; i < n; i++) {
-            c = evs[i].data.ptr;
-
-            if (on_read(c) < 0 && c->fd >= 0) {
-                epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
-                close(c->fd);
-                c->fd = -1;
-            }
-        }
-
-        got = 0;
-        for (i = 0; i < cfg.connections; i++) {
-            got += conns[i].got;
-        }
-
-        if (got >= expected && publisher_done) {
-            break;
-        }
-
-        if (publisher_done && deadline == 0) {
-            deadline = now_us() + 5000000;   /* 5 s for stragglers */
-        }
-
-        if (now_us() - start > (uint64_t) cfg.timeout * 1000000) {
-            fprintf(stderr, "loadgen: gave up after %d s\n", cfg.timeout);
-            break;
-        }
-
-        if (deadline && now_us() > deadline) {
-            break;
-        }
-    }
-
-    seconds = (now_us() - start) / 1e6;
-    cpu1 = cpu_ticks();
-
-    pthread_join(tid, NULL);
-
-    missing = dups = 0;
+    /* each receiver thread its share of the connections */
 
     for (i = 0; i < cfg.connections; i++) {
         c = &conns[i];
-        /* what never came after the last one received is missing too */
-        missing += c->missing + (uint64_t) (published - c->next);
+
+        if (!c->member) {
+            continue;
+        }
+
+        epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+
+        ev.events = EPOLLIN;
+        ev.data.ptr = c;
+        epoll_ctl(recv[i % cfg.threads].ep, EPOLL_CTL_ADD, c->fd, &ev);
+    }
+
+    close(ep);
+
+    cpu0 = cpu_ticks();
+    start = now_us();
+    pub_start = start;
+
+    for (k = 0; k < cfg.threads; k++) {
+        if (pthread_create(&recv[k].tid, NULL, receiver, &recv[k]) != 0) {
+            perror("loadgen");
+            return 1;
+        }
+    }
+
+    for (k = 0; k < cfg.publishers; k++) {
+        pub[k].index = k;
+
+        if (pthread_create(&pub[k].tid, NULL, publisher, &pub[k]) != 0) {
+            perror("loadgen");
+            return 1;
+        }
+    }
+
+    deadline = 0;
+
+    while (!atomic_load(&stop)) {
+        usleep(1000);
+        check_done();
+
+        now = now_us();
+
+        if (atomic_load(&publishers_done) == cfg.publishers
+            && deadline == 0)
+        {
+            deadline = now + 5000000;   /* 5 s for stragglers */
+        }
+
+        if (now - start > (uint64_t) cfg.timeout * 1000000) {
+            fprintf(stderr, "loadgen: gave up after %d s\n", cfg.timeout);
+            finish();
+        }
+
+        if (deadline && now > deadline) {
+            finish();
+        }
+    }
+
+    seconds = (atomic_load(&end_us) - start) / 1e6;
+    cpu1 = cpu_ticks();
+
+    pub_end = start;
+
+    for (k = 0; k < cfg.publishers; k++) {
+        pthread_join(pub[k].tid, NULL);
+
+        if (pub[k].end > pub_end) {
+            pub_end = pub[k].end;
+        }
+    }
+
+    lat_max = 0;
+    stale = 0;
+
+    for (k = 0; k < cfg.threads; k++) {
+        pthread_join(recv[k].tid, NULL);
+        stale += recv[k].stale;
+
+        if (recv[k].lat_max > lat_max) {
+            lat_max = recv[k].lat_max;
+        }
+
+        if (k > 0) {
+            for (i = 0; i <= LG_BUCKETS; i++) {
+                recv[0].hist[i] += recv[k].hist[i];
+            }
+        }
+    }
+
+    pub_seconds = (pub_end - start) / 1e6;
+    pubs = atomic_load(&published);
+    reqs = atomic_load(&requests);
+
+    got = missing = dups = 0;
+
+    for (i = 0; i < cfg.connections; i++) {
+        c = &conns[i];
+
+        if (!c->member) {
+            continue;
+        }
+
+        got += c->got;
+        missing += c->missing;
         dups += c->dups;
+
+        /* what never came after the last one received is missing too */
+        if (c->next < room_published[c->room]) {
+            missing += room_published[c->room] - c->next;
+        }
     }
 
     printf("{\"target\":\"%s\",\"connections\":%d,\"events\":%ld,"
@@ -630,17 +1391,28 @@ main(int argc, char **argv)
            "\"missing\":%llu,\"duplicates\":%llu,\"seconds\":%.3f,"
            "\"deliveries_per_second\":%.0f,\"latency_us\":{\"p50\":%llu,"
            "\"p90\":%llu,\"p99\":%llu,\"max\":%llu},"
-           "\"server_cpu_seconds\":%.2f,\"cpu_us_per_delivery\":%.3f}\n",
-           cfg.target, opened, cfg.events, cfg.batch, cfg.rate, published,
-           publish_seconds, (unsigned long long) expected,
+           "\"server_cpu_seconds\":%.2f,\"cpu_us_per_delivery\":%.3f,"
+           "\"proto\":\"%s\",\"rooms\":%ld,\"threads\":%d,"
+           "\"publishers\":%d,\"publish_requests\":%ld,"
+           "\"publishes_per_second\":%.0f,\"events_per_second\":%.0f,"
+           "\"connect_seconds\":%.3f,\"handshakes_per_second\":%.0f,"
+           "\"connect_failures\":%ld,\"stale\":%llu}\n",
+           cfg.target, opened, cfg.events, cfg.batch, cfg.rate, pubs,
+           pub_seconds, (unsigned long long) expected,
            (unsigned long long) got, (unsigned long long) missing,
-           (unsigned long long) dups, seconds, got / seconds,
-           (unsigned long long) percentile(got, 0.5),
-           (unsigned long long) percentile(got, 0.9),
-           (unsigned long long) percentile(got, 0.99),
+           (unsigned long long) dups, seconds,
+           seconds > 0 ? got / seconds : 0.0,
+           (unsigned long long) percentile(recv[0].hist, lat_max, got, 0.5),
+           (unsigned long long) percentile(recv[0].hist, lat_max, got, 0.9),
+           (unsigned long long) percentile(recv[0].hist, lat_max, got, 0.99),
            (unsigned long long) lat_max,
            (cpu1 - cpu0) / (double) sysconf(_SC_CLK_TCK),
-           got ? (cpu1 - cpu0) * 1e6 / sysconf(_SC_CLK_TCK) / got : 0.0);
+           got ? (cpu1 - cpu0) * 1e6 / sysconf(_SC_CLK_TCK) / got : 0.0,
+           cfg.proto, cfg.rooms, cfg.threads, cfg.publishers, reqs,
+           pub_seconds > 0 ? reqs / pub_seconds : 0.0,
+           pub_seconds > 0 ? pubs / pub_seconds : 0.0,
+           connect_seconds, hs_rate, connect_failures,
+           (unsigned long long) stale);
 
     return (missing || dups) ? 3 : 0;
 }

@@ -5,7 +5,8 @@
 #
 # Debian packages come from apt; the interop test clients (node ws,
 # playwright-core driving Debian's chromium) from npm into
-# t/interop/node_modules, pinned by t/interop/package-lock.json.
+# t/interop/node_modules, pinned by t/interop/package-lock.json, and the
+# Socket.IO server of the benchmarks into bench/socketio/node_modules.
 
 set -eu
 
@@ -21,7 +22,8 @@ case "$what" in
     build) pkgs="$build_pkgs" ;;
     run)   pkgs="$build_pkgs curl" ;;
     test)  pkgs="$build_pkgs $test_pkgs" ;;
-    bench) pkgs="$build_pkgs libnginx-mod-nchan perl" ;;
+    bench) pkgs="$build_pkgs libnginx-mod-nchan perl nodejs npm
+                 redis-server" ;;
     *)     echo "usage: $0 build|run|test|bench" >&2; exit 2 ;;
 esac
 
@@ -53,4 +55,10 @@ fi
 
 if [ "$what" = test ] && [ ! -d "$root/t/interop/node_modules/ws" ]; then
     (cd "$root/t/interop" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# the Socket.IO 4 server the benchmarks compare with
+if [ "$what" = bench ] \
+   && [ ! -d "$root/bench/socketio/node_modules/socket.io" ]; then
+    (cd "$root/bench/socketio" && npm ci --no-audit --no-fund --loglevel=error)
 fi
