@@ -150,7 +150,8 @@ my $line = <$lg>;
 my $h = eval { decode_json($line // '') } // {};
 is($h->{opened}, 300, 'hold: 300 connections open');
 sleep(0.5);
-ok(waitpid($pid, WNOHANG) == 0, 'hold: loadgen keeps them until the time is up');
+ok(waitpid($pid, WNOHANG) == 0,
+    'hold: loadgen keeps them until the time is up');
 kill('TERM', $pid);
 close($lg);
 
