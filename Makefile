@@ -88,9 +88,11 @@ test-asan: deps-test all asan bench-tools
 	    TEST_SIGNAL_SANITIZE=1 prove -j$(PROVE_JOBS) -r .
 
 # never part of make test: minutes of load on every core
-$(BUILD)/loadgen: bench/loadgen.c
+LOADGEN_SRCS := bench/loadgen.c bench/loadgen_ws.c bench/loadgen_pub.c
+
+$(BUILD)/loadgen: $(LOADGEN_SRCS) bench/loadgen.h
 	mkdir -p $(BUILD)
-	$(CC) -O2 -Wall -Wextra -Werror -pthread -o $@ bench/loadgen.c
+	$(CC) -O2 -Wall -Wextra -Werror -pthread -o $@ $(LOADGEN_SRCS)
 
 $(BUILD)/floor: bench/floor.c
 	mkdir -p $(BUILD)

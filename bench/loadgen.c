@@ -6,7 +6,9 @@
  * threads.  Every published payload carries {"t":<microseconds>,"i":<k>},
  * k the event's index within its room; each subscriber checks that the
  * indexes arrive in order (missing and duplicate counts) and the
- * publish-to-receive latency goes into a histogram.
+ * publish-to-receive latency goes into a histogram.  This file: options,
+ * the connect phase and the results; loadgen_ws.c reads the subscribers,
+ * loadgen_pub.c runs the publishers.
  *
  *   loadgen --port P[,P,...] --ws PATH --connections N --events E
  *           [--rate R] [--batch B] [--pub PATH] [--pub-port P]
@@ -76,82 +78,10 @@
 #include <unistd.h>
 
 
-#define LG_BUCKETS      100000       /* 10 us each: up to 1 s */
-#define LG_RBUF_MIN     2048         /* a handshake and a few frames */
-#define LG_RBUF_BUSY    65536        /* once a read fills the buffer */
-#define LG_RBUF_MAX     (16 << 20)   /* the largest frame accepted */
-#define LG_MAX_PORTS    16
-#define LG_MAX_THREADS  64
-#define LG_TRIES        5            /* attempts per connection */
-#define LG_ROOM_LEN     256
-#define LG_PATH_LEN     2048
+#include "loadgen.h"
 
 
-enum {
-    LG_DOWN = 0,                     /* not connected: retry or given up */
-    LG_HANDSHAKE,                    /* waiting for the 101 */
-    LG_EIO_OPEN,                     /* socketio: waiting for 0{...} */
-    LG_SIO_CONNECT,                  /* socketio: waiting for 40 */
-    LG_OPEN
-};
-
-
-typedef struct {
-    int         fd;
-    int         state;
-    int         tries;
-    int         member;              /* open after the connect phase */
-    uint64_t    retry_at;            /* 0 with LG_DOWN: given up */
-    long        room;
-    size_t      len;
-    size_t      cap;
-    char       *buf;
-    int64_t     next;                /* the index expected next */
-    uint64_t    got;
-    uint64_t    missing;
-    uint64_t    dups;
-} lg_conn_t;
-
-
-typedef struct {
-    pthread_t   tid;
-    int         index;
-    int         ep;
-    uint64_t   *hist;
-    uint64_t    lat_max;
-    uint64_t    stale;
-} lg_recv_t;
-
-
-typedef struct {
-    pthread_t   tid;
-    int         index;
-    uint64_t    end;
-} lg_pub_t;
-
-
-static struct {
-    int         ports[LG_MAX_PORTS];
-    int         nports;
-    int         pub_port;
-    const char *ws;
-    const char *pub;
-    const char *room;
-    const char *target;
-    const char *proto;
-    const char *pids;
-    int         connections;
-    long        events;
-    long        rate;
-    long        rooms;
-    int         batch;
-    int         publishers;
-    int         threads;
-    int         hold;
-    int         timeout;
-    int         socketio;            /* --proto socketio */
-    int         bare;                /* --target posts the payload itself */
-} cfg = {
+lg_cfg_t  cfg = {
     .ports = { 8080 }, .nports = 1, .pub_port = 0, .ws = "/ws",
     .pub = "/notify", .room = "bench", .target = "signal",
     .proto = "native", .connections = 100, .events = 1000, .rooms = 1,
@@ -160,20 +90,19 @@ static struct {
 
 
 static lg_conn_t      *conns;
-static int64_t        *room_published;   /* each written by its publisher */
+int64_t        *room_published;   /* each written by its publisher */
 static uint64_t        expected;
-static uint64_t        pub_start;        /* 0 until publishing starts */
+uint64_t        pub_start;        /* 0 until publishing starts */
 static long            connect_failures;
-
-static atomic_long     published;
-static atomic_long     requests;
-static atomic_int      publishers_done;
-static atomic_ullong   received;
+atomic_long     published;
+atomic_long     requests;
+atomic_int      publishers_done;
+atomic_ullong   received;
 static atomic_ullong   end_us;
-static atomic_int      stop;
+atomic_int      stop;
 
 
-static uint64_t
+uint64_t
 now_us(void)
 {
     struct timespec  ts;
@@ -184,7 +113,7 @@ now_us(void)
 }
 
 
-static int
+int
 tcp_connect(int port)
 {
     int                 fd, one;
@@ -212,7 +141,7 @@ tcp_connect(int port)
 }
 
 
-static void
+void
 room_name(char *buf, size_t size, long r)
 {
     if (cfg.rooms == 1) {
@@ -226,7 +155,7 @@ room_name(char *buf, size_t size, long r)
 
 /* fmt with its first "%s" replaced by room; fmt is never a printf format */
 
-static void
+void
 subst(char *buf, size_t size, const char *fmt, const char *room)
 {
     const char  *p;
@@ -253,7 +182,7 @@ room_events(long r)
 
 /* the payload of one event: latency and order are read back from it */
 
-static int
+int
 payload(char *p, size_t size, long i)
 {
     return snprintf(p, size, "{\"t\":%llu,\"i\":%ld}",
@@ -274,7 +203,7 @@ finish(void)
 
 /* called by receivers, the publishers and main: the end is seen at once */
 
-static void
+void
 check_done(void)
 {
     if (atomic_load(&publishers_done) == cfg.publishers
@@ -284,575 +213,6 @@ check_done(void)
     }
 }
 
-
-static int
-send_all(int fd, const char *p, size_t n)
-{
-    ssize_t  r;
-
-    while (n) {
-        r = write(fd, p, n);
-
-        if (r <= 0) {
-            return -1;
-        }
-
-        p += r;
-        n -= r;
-    }
-
-    return 0;
-}
-
-
-/* a publisher's connection: a server that stops answering ends the run */
-
-static int
-pub_connect(void)
-{
-    int             fd;
-    struct timeval  tv;
-
-    fd = tcp_connect(cfg.pub_port);
-
-    if (fd >= 0) {
-        tv.tv_sec = 30;
-        tv.tv_usec = 0;
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    }
-
-    return fd;
-}
-
-
-/*
- * one whole response: headers, then the Content-Length body or the chunks
- * up to the last one, so that the next response starts clean on a
- * keep-alive connection; -1 when the connection is gone, else 1 for 2xx
- * and 0 for anything else (resp holds its start)
- */
-
-static int
-read_response(int fd, char *resp, size_t size)
-{
-    char      *eoh, *h;
-    size_t     len, hl, clen;
-    ssize_t    r;
-    int        chunked;
-
-    len = 0;
-    eoh = NULL;
-
-    while (eoh == NULL) {
-        if (len == size - 1) {
-            return -1;
-        }
-
-        r = read(fd, resp + len, size - 1 - len);
-        if (r <= 0) {
-            return -1;
-        }
-
-        len += r;
-        resp[len] = '\0';
-        eoh = strstr(resp, "\r\n\r\n");
-    }
-
-    hl = eoh + 4 - resp;
-    *eoh = '\0';
-
-    h = strcasestr(resp, "\r\nContent-Length:");
-    clen = h ? strtoul(h + 17, NULL, 10) : 0;
-    chunked = strcasestr(resp, "\r\nTransfer-Encoding: chunked") != NULL;
-    *eoh = '\r';
-
-    if (chunked) {
-        /* small bodies in practice: keep reading until the last chunk */
-
-        while (memmem(resp + hl - 2, len - hl + 2, "\r\n0\r\n\r\n", 7)
-               == NULL)
-        {
-            if (len == size - 1) {
-                return -1;
-            }
-
-            r = read(fd, resp + len, size - 1 - len);
-            if (r <= 0) {
-                return -1;
-            }
-
-            len += r;
-        }
-
-    } else {
-        len -= hl;
-
-        while (len < clen) {
-            r = read(fd, resp + hl, (clen - len < size - 1 - hl)
-                                    ? clen - len : size - 1 - hl);
-            if (r <= 0) {
-                return -1;
-            }
-
-            len += r;
-        }
-    }
-
-    return strncmp(resp, "HTTP/1.1 2", 10) == 0;
-}
-
-
-static void *
-publisher(void *arg)
-{
-    lg_pub_t  *p = arg;
-    int        fd, n, tries, rc;
-    long       i, b, u, units, owner, count;
-    char      *body, *req, one[64], resp[16384], room[LG_ROOM_LEN];
-    char       path[LG_PATH_LEN];
-    size_t     cap, len;
-    uint64_t   due;
-
-    cap = (size_t) cfg.batch * (strlen(cfg.room) + 128) + 256;
-    body = malloc(cap);
-    req = malloc(cap + LG_PATH_LEN + 256);
-
-    fd = pub_connect();
-
-    if (fd < 0 || body == NULL || req == NULL) {
-        fprintf(stderr, "loadgen: publisher cannot connect\n");
-        goto done;
-    }
-
-    units = (cfg.events + cfg.batch - 1) / cfg.batch;
-
-    for (u = 0; u < units && !atomic_load(&stop); u++) {
-        i = u * cfg.batch;
-
-        /* see the usage comment: a room always has the same publisher */
-        owner = (cfg.batch == 1) ? (i % cfg.rooms) % cfg.publishers
-                                 : u % cfg.publishers;
-        if (owner != p->index) {
-            continue;
-        }
-
-        if (cfg.rate > 0) {
-            due = pub_start + (uint64_t) (i * 1000000.0 / cfg.rate);
-
-            while (now_us() < due) {
-                usleep(50);
-            }
-        }
-
-        count = (cfg.events - i < cfg.batch) ? cfg.events - i : cfg.batch;
-        len = 0;
-
-        if (cfg.bare) {
-            len = payload(body, cap, i);
-
-        } else {
-            if (cfg.batch > 1) {
-                len += snprintf(body + len, cap - len, "{\"events\":[");
-            }
-
-            for (b = 0; b < count; b++) {
-                payload(one, sizeof(one), i + b);
-                room_name(room, sizeof(room), (i + b) % cfg.rooms);
-                len += snprintf(body + len, cap - len,
-                                "%s{\"room\":\"%s\",\"event\":\"b\","
-                                "\"data\":%s}", b ? "," : "", room, one);
-            }
-
-            if (cfg.batch > 1) {
-                len += snprintf(body + len, cap - len, "]}");
-            }
-        }
-
-        room_name(room, sizeof(room), i % cfg.rooms);
-        subst(path, sizeof(path), cfg.pub, room);
-
-        n = snprintf(req, cap + LG_PATH_LEN + 256,
-                     "POST %s HTTP/1.1\r\nHost: localhost\r\n"
-                     "Content-Type: application/json\r\n"
-                     "Content-Length: %zu\r\n\r\n%s", path, len, body);
-
-        rc = -1;
-
-        for (tries = 0; tries < 2; tries++) {
-            if (send_all(fd, req, n) == 0) {
-                rc = read_response(fd, resp, sizeof(resp));
-            }
-
-            if (rc >= 0) {
-                break;
-            }
-
-            /* the server closed the keep-alive connection (e.g. after
-             * keepalive_requests): once more on a new one */
-
-            close(fd);
-            fd = pub_connect();
-
-            if (fd < 0) {
-                break;
-            }
-        }
-
-        if (rc < 0) {
-            fprintf(stderr, "loadgen: publishing failed\n");
-            goto done;
-        }
-
-        if (rc == 0) {
-            fprintf(stderr, "loadgen: publish refused: %.60s\n", resp);
-            goto done;
-        }
-
-        for (b = 0; b < count; b++) {
-            room_published[(i + b) % cfg.rooms]++;
-        }
-
-        atomic_fetch_add(&published, count);
-        atomic_fetch_add(&requests, 1);
-    }
-
-done:
-
-    p->end = now_us();
-
-    if (fd >= 0) {
-        close(fd);
-    }
-
-    free(body);
-    free(req);
-
-    atomic_fetch_add(&publishers_done, 1);
-    check_done();
-
-    return NULL;
-}
-
-
-static int
-grow(lg_conn_t *c, size_t size)
-{
-    char  *p;
-
-    if (size > LG_RBUF_MAX) {
-        return -1;
-    }
-
-    p = realloc(c->buf, size);
-    if (p == NULL) {
-        return -1;
-    }
-
-    c->buf = p;
-    c->cap = size;
-
-    return 0;
-}
-
-
-/* a masked text frame (client frames must be masked, RFC 6455 5.3) */
-
-static int
-send_text(int fd, const char *p, size_t len)
-{
-    size_t          k;
-    unsigned char   f[6 + 125];
-    unsigned char   key[4] = { 0x37, 0xfa, 0x21, 0x3d };
-
-    f[0] = 0x81;
-    f[1] = 0x80 | (unsigned char) len;
-    memcpy(f + 2, key, 4);
-
-    for (k = 0; k < len; k++) {
-        f[6 + k] = p[k] ^ key[k % 4];
-    }
-
-    return (write(fd, f, 6 + len) == (ssize_t) (6 + len)) ? 0 : -1;
-}
-
-
-/* one message: find "t" and "i" and account for it */
-
-static void
-message(lg_conn_t *c, lg_recv_t *r, const char *p, size_t len, uint64_t now)
-{
-    const char  *t, *i, *end;
-    uint64_t     ts, lat;
-    int64_t      idx;
-
-    end = p + len;
-    t = memmem(p, len, "\"t\":", 4);
-    i = memmem(p, len, "\"i\":", 4);
-
-    if (t == NULL || i == NULL || t + 4 >= end || i + 4 >= end) {
-        return;
-    }
-
-    ts = strtoull(t + 4, NULL, 10);
-    idx = strtoll(i + 4, NULL, 10);
-
-    /* published before this run: a server replaying what it kept (nchan
-     * sends its message buffer to a new subscriber of a reused channel);
-     * not ours, so neither received nor a duplicate */
-
-    if (ts < pub_start || pub_start == 0) {
-        r->stale++;
-        return;
-    }
-
-    lat = now > ts ? now - ts : 0;
-    r->hist[lat / 10 < LG_BUCKETS ? lat / 10 : LG_BUCKETS]++;
-
-    if (lat > r->lat_max) {
-        r->lat_max = lat;
-    }
-
-    c->got++;
-
-    if (idx < c->next) {
-        c->dups++;
-
-    } else {
-        c->missing += idx - c->next;
-        c->next = idx + 1;
-    }
-}
-
-
-/* one text frame: an event, or the Engine.IO / Socket.IO handshake */
-
-static int
-text(lg_conn_t *c, lg_recv_t *r, const char *p, size_t len, uint64_t now)
-{
-    if (!cfg.socketio) {
-        if (c->state == LG_OPEN) {
-            message(c, r, p, len, now);
-        }
-
-        return 0;
-    }
-
-    if (len == 1 && p[0] == '2') {
-        return send_text(c->fd, "3", 1);
-    }
-
-    if (len >= 1 && p[0] == '1') {
-        return -1;                   /* Engine.IO close */
-    }
-
-    switch (c->state) {
-
-    case LG_EIO_OPEN:
-        if (len >= 2 && p[0] == '0' && p[1] == '{') {
-            c->state = LG_SIO_CONNECT;
-            return send_text(c->fd, "40", 2);
-        }
-
-        return 0;
-
-    case LG_SIO_CONNECT:
-        if (len >= 2 && p[0] == '4' && p[1] == '0') {
-            c->state = LG_OPEN;
-
-        } else if (len >= 2 && p[0] == '4' && p[1] == '4') {
-            return -1;               /* connect_error: refused */
-        }
-
-        return 0;
-
-    default:
-        if (len >= 2 && p[0] == '4' && p[1] == '2') {
-            message(c, r, p, len, now);
-
-        } else if (len >= 2 && p[0] == '4' && p[1] == '1') {
-            return -1;               /* disconnected by the server */
-        }
-
-        return 0;
-    }
-}
-
-
-/* frames in c->buf; returns -1 when the connection is unusable */
-
-static int
-frames(lg_conn_t *c, lg_recv_t *r, uint64_t now)
-{
-    size_t          pos, hl, need;
-    uint64_t        plen;
-    unsigned char  *b, op;
-
-    pos = 0;
-    need = 0;
-    b = (unsigned char *) c->buf;
-
-    while (c->len - pos >= 2) {
-        hl = 2;
-        plen = b[pos + 1] & 0x7f;
-
-        if (plen == 126) {
-            if (c->len - pos < 4) {
-                break;
-            }
-            plen = (b[pos + 2] << 8) | b[pos + 3];
-            hl = 4;
-
-        } else if (plen == 127) {
-            if (c->len - pos < 10) {
-                break;
-            }
-            plen = 0;
-            for (int k = 0; k < 8; k++) {
-                plen = (plen << 8) | b[pos + 2 + k];
-            }
-            hl = 10;
-        }
-
-        if (plen > LG_RBUF_MAX - hl) {
-            return -1;
-        }
-
-        if (c->len - pos < hl + plen) {
-            need = hl + plen;
-            break;
-        }
-
-        op = b[pos] & 0x0f;
-
-        if (op == 1) {
-            if (text(c, r, c->buf + pos + hl, plen, now) < 0) {
-                return -1;
-            }
-
-        } else if (op == 9) {
-            /* a ping: answer with a masked pong (empty payload) */
-            unsigned char  pong[6] = { 0x8a, 0x80, 0, 0, 0, 0 };
-
-            if (write(c->fd, pong, sizeof(pong)) < 0) {
-                return -1;
-            }
-
-        } else if (op == 8) {
-            return -1;
-        }
-
-        pos += hl + plen;
-    }
-
-    memmove(c->buf, c->buf + pos, c->len - pos);
-    c->len -= pos;
-
-    /* a frame larger than the buffer: room for all of it */
-
-    if (need > c->cap) {
-        return grow(c, need);
-    }
-
-    return 0;
-}
-
-
-static int
-on_read(lg_conn_t *c, lg_recv_t *r)
-{
-    char      *eoh;
-    size_t     room;
-    ssize_t    n;
-    uint64_t   now;
-
-    for ( ;; ) {
-        if (c->len == c->cap && grow(c, c->cap * 2) < 0) {
-            return -1;
-        }
-
-        room = c->cap - c->len;
-        n = read(c->fd, c->buf + c->len, room);
-
-        if (n == 0) {
-            return -1;
-        }
-
-        if (n < 0) {
-            return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
-        }
-
-        c->len += n;
-        now = now_us();
-
-        if (c->state == LG_HANDSHAKE) {
-            eoh = memmem(c->buf, c->len, "\r\n\r\n", 4);
-            if (eoh == NULL) {
-                continue;
-            }
-
-            if (strncmp(c->buf, "HTTP/1.1 101", 12) != 0) {
-                return -1;
-            }
-
-            c->state = cfg.socketio ? LG_EIO_OPEN : LG_OPEN;
-            eoh += 4;
-            c->len -= eoh - c->buf;
-            memmove(c->buf, eoh, c->len);
-        }
-
-        if (frames(c, r, now) < 0) {
-            return -1;
-        }
-
-        /* a read that filled the buffer: more is queued, so fewer and
-         * larger reads from now on; idle connections keep the small one */
-
-        if ((size_t) n == room && c->cap < LG_RBUF_BUSY
-            && grow(c, LG_RBUF_BUSY) < 0)
-        {
-            return -1;
-        }
-    }
-}
-
-
-static void *
-receiver(void *arg)
-{
-    lg_recv_t          *r = arg;
-    int                 i, n;
-    uint64_t            got, before;
-    lg_conn_t          *c;
-    struct epoll_event  evs[256];
-
-    while (!atomic_load(&stop)) {
-        n = epoll_wait(r->ep, evs, 256, 50);
-        got = 0;
-
-        for (i = 0; i < n; i++) {
-            c = evs[i].data.ptr;
-            before = c->got;
-
-            if (on_read(c, r) < 0 && c->fd >= 0) {
-                epoll_ctl(r->ep, EPOLL_CTL_DEL, c->fd, NULL);
-                close(c->fd);
-                c->fd = -1;
-            }
-
-            got += c->got - before;
-        }
-
-        if (got) {
-            atomic_fetch_add(&received, got);
-            check_done();
-        }
-    }
-
-    return NULL;
-}
-
-
-/* connect, send the upgrade GET, watch it in ep; -1 when that failed */
 
 static int
 conn_start(lg_conn_t *c, int i, int ep)

@@ -393,7 +393,7 @@ ngx_signal_session_detach(ngx_signal_session_t *s)
 {
     ngx_chain_t            *cl;
     ngx_connection_t       *c;
-    ngx_pool_cleanup_t     *cln;
+    ngx_pool_cleanup_t     *cln, *own;
     ngx_http_request_t     *r;
     ngx_http_connection_t  *hc;
 
@@ -412,26 +412,25 @@ ngx_signal_session_detach(ngx_signal_session_t *s)
         goto keep;
     }
 
-    for (cln = r->pool->cleanup; cln; cln = cln->next) {
-        if (cln->handler == NULL
-            || (cln->handler == ngx_signal_session_cleanup && cln->data == s)
-            || (s->jwt.claims && cln->data == s->jwt.claims))
-        {
-            continue;
-        }
-
-        goto keep;
-    }
-
-    if (ngx_signal_session_copy(s) != NGX_OK) {
-        return;
-    }
+    own = NULL;
 
     for (cln = r->pool->cleanup; cln; cln = cln->next) {
         if (cln->handler == ngx_signal_session_cleanup && cln->data == s) {
-            cln->handler = NULL;
+            own = cln;
+            continue;
+        }
+
+        if (cln->handler && !(s->jwt.claims && cln->data == s->jwt.claims)) {
+            goto keep;
         }
     }
+
+    if (own == NULL || ngx_signal_session_copy(s) != NGX_OK) {
+        return;
+    }
+
+    /* the pool must no longer free the session */
+    own->handler = NULL;
 
     /* the claims live in the request pool; only the handshake used them */
     s->jwt.claims = NULL;
