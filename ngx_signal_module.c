@@ -29,6 +29,8 @@ static char *ngx_signal_presence(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_signal_rooms_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_signal_user(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_signal_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_signal_preconfiguration(ngx_conf_t *cf);
@@ -57,6 +59,10 @@ static ngx_conf_num_bounds_t  ngx_signal_subscribe_rate_bounds = {
     ngx_conf_check_num_bounds, 1, 100000
 };
 
+static ngx_conf_num_bounds_t  ngx_signal_refresh_rate_bounds = {
+    ngx_conf_check_num_bounds, 1, 10000
+};
+
 #define NGX_SIGNAL_ANY_CONF                                                  \
     (NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF)
 
@@ -64,7 +70,7 @@ static ngx_conf_num_bounds_t  ngx_signal_subscribe_rate_bounds = {
 static ngx_command_t  ngx_signal_commands[] = {
 
     { ngx_string("signal_zone"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_signal_zone_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -128,9 +134,9 @@ static ngx_command_t  ngx_signal_commands[] = {
 
     { ngx_string("signal_user"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_set_complex_value_slot,
+      ngx_signal_user,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_signal_loc_conf_t, user),
+      0,
       NULL },
 
     { ngx_string("signal_jwt_secret"),
@@ -168,6 +174,13 @@ static ngx_command_t  ngx_signal_commands[] = {
       offsetof(ngx_signal_loc_conf_t, jwt.leeway),
       NULL },
 
+    { ngx_string("signal_jwt_require_exp"),
+      NGX_SIGNAL_ANY_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, jwt.require_exp),
+      NULL },
+
     { ngx_string("signal_jwt_issuer"),
       NGX_SIGNAL_ANY_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -203,6 +216,13 @@ static ngx_command_t  ngx_signal_commands[] = {
       offsetof(ngx_signal_loc_conf_t, subscribe_rate),
       &ngx_signal_subscribe_rate_bounds },
 
+    { ngx_string("signal_refresh_rate"),
+      NGX_SIGNAL_ANY_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, refresh_rate),
+      &ngx_signal_refresh_rate_bounds },
+
     { ngx_string("signal_webhook"),
       NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_signal_webhook_directive,
@@ -212,16 +232,16 @@ static ngx_command_t  ngx_signal_commands[] = {
 
     { ngx_string("signal_webhook_secret"),
       NGX_SIGNAL_ANY_CONF|NGX_CONF_1MORE,
-      ngx_signal_webhook_values,
+      ngx_signal_conf_set_values_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_signal_loc_conf_t, webhook.secrets),
       NULL },
 
     { ngx_string("signal_webhook_room"),
       NGX_SIGNAL_ANY_CONF|NGX_CONF_1MORE,
-      ngx_signal_webhook_values,
+      ngx_signal_webhook_room,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_signal_loc_conf_t, webhook.rooms),
+      0,
       NULL },
 
     { ngx_string("signal_webhook_event"),
@@ -453,6 +473,7 @@ ngx_signal_create_loc_conf(ngx_conf_t *cf)
     conf->api_secrets = NGX_CONF_UNSET_PTR;
     conf->allow_origin = NGX_CONF_UNSET_PTR;
     conf->subscribe_rate = NGX_CONF_UNSET_UINT;
+    conf->refresh_rate = NGX_CONF_UNSET_UINT;
 
     ngx_signal_jwt_init_conf(&conf->jwt);
     ngx_signal_webhook_init_conf(&conf->webhook);
@@ -496,6 +517,7 @@ ngx_signal_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->allow_origin, prev->allow_origin, NULL);
     ngx_conf_merge_uint_value(conf->subscribe_rate, prev->subscribe_rate,
                               20);
+    ngx_conf_merge_uint_value(conf->refresh_rate, prev->refresh_rate, 6);
 
     ngx_signal_jwt_merge_conf(&conf->jwt, &prev->jwt);
 
@@ -524,6 +546,16 @@ ngx_signal_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (conf->websocket && (conf->jwt.sources & NGX_SIGNAL_JWT_COOKIE)
+        && conf->allow_origin == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "a token taken from a cookie is sent by the "
+                           "browser whatever page opens the WebSocket: list "
+                           "your origins with \"signal_allow_origin\" "
+                           "(cross-site WebSocket hijacking)");
+    }
+
     if (conf->notify || conf->webhook.preset) {
         /*
          * The notify and webhook handlers enforce client_max_body_size
@@ -544,25 +576,12 @@ ngx_signal_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 char *
 ngx_signal_set_handler(ngx_conf_t *cf, ngx_http_handler_pt handler)
 {
-    ngx_signal_main_conf_t    *smcf;
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_signal_main_conf_t  *smcf;
 
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_signal_module);
     smcf->used = 1;
 
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (clcf->handler != NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "this location already has a content handler "
-                           "(signal_websocket, signal_notify, proxy_pass, "
-                           "...); give each its own location");
-        return NGX_CONF_ERROR;
-    }
-
-    clcf->handler = handler;
-
-    return NGX_CONF_OK;
+    return ngx_signal_conf_set_handler(cf, handler);
 }
 
 
@@ -667,7 +686,9 @@ ngx_signal_presence(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /*
  * signal_join and signal_allow_subscribe: room names or patterns that may
- * contain variables; names without variables are checked here.
+ * contain variables and claims, whose values are only ever literal text
+ * inside a name (ngx_signal_ws_handshake.c checks them); names without
+ * variables are checked here.
  */
 
 
@@ -680,7 +701,7 @@ ngx_signal_rooms_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_uint_t                         i, allow;
     const char                        *err;
     ngx_array_t                      **rooms;
-    ngx_http_complex_value_t          *cv;
+    ngx_signal_tpl_t                  *tpl;
 
     rooms = (ngx_array_t **) (p + cmd->offset);
 
@@ -689,7 +710,7 @@ ngx_signal_rooms_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     *rooms = ngx_array_create(cf->pool, cf->args->nelts - 1,
-                              sizeof(ngx_http_complex_value_t));
+                              sizeof(ngx_signal_tpl_t));
     if (*rooms == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -700,32 +721,66 @@ ngx_signal_rooms_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (ngx_http_script_variables_count(&value[i]) == 0) {
-
-            if (allow && value[i].len == 1 && value[i].data[0] == '*') {
-                err = NULL;
-
-            } else {
-                err = ngx_signal_room_check(value[i].data, value[i].len,
-                                            NGX_SIGNAL_MAX_NAME_LENGTH, 1);
-            }
-
-            if (err) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid room \"%V\" in \"%V\": it %s",
-                                   &value[i], &cmd->name, err);
-                return NGX_CONF_ERROR;
-            }
-        }
-
-        cv = ngx_array_push(*rooms);
-        if (cv == NULL) {
+        tpl = ngx_array_push(*rooms);
+        if (tpl == NULL) {
             return NGX_CONF_ERROR;
         }
 
-        if (ngx_signal_conf_complex(cf, &value[i], cv) != NGX_OK) {
+        if (ngx_signal_tpl_compile(cf, &value[i], NGX_SIGNAL_TPL_CLAIMS, tpl)
+            != NGX_OK)
+        {
             return NGX_CONF_ERROR;
         }
+
+        if (tpl->nvars) {
+            continue;
+        }
+
+        if (allow && value[i].len == 1 && value[i].data[0] == '*') {
+            err = NULL;
+
+        } else {
+            err = ngx_signal_room_check(value[i].data, value[i].len,
+                                        NGX_SIGNAL_MAX_NAME_LENGTH, 1);
+        }
+
+        if (err) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid room \"%V\" in \"%V\": it %s",
+                               &value[i], &cmd->name, err);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* signal_user value; (variables and claims give literal text) */
+
+static char *
+ngx_signal_user(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_signal_loc_conf_t *slcf = conf;
+
+    ngx_str_t  *value;
+
+    if (slcf->user != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    slcf->user = ngx_palloc(cf->pool, sizeof(ngx_signal_tpl_t));
+    if (slcf->user == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_signal_tpl_compile(cf, &value[1], NGX_SIGNAL_TPL_CLAIMS,
+                               slcf->user)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
@@ -774,24 +829,6 @@ ngx_signal_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
-}
-
-
-/* a value with variables, compiled for ngx_http_complex_value() */
-
-ngx_int_t
-ngx_signal_conf_complex(ngx_conf_t *cf, ngx_str_t *value,
-    ngx_http_complex_value_t *cv)
-{
-    ngx_http_compile_complex_value_t  ccv;
-
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = value;
-    ccv.complex_value = cv;
-
-    return ngx_http_compile_complex_value(&ccv);
 }
 
 

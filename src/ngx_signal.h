@@ -11,6 +11,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include "ngx_signal_conf.h"
 #include "ngx_signal_ws_parse.h"
 #include "ngx_signal_envelope.h"
 #include "ngx_signal_jwt.h"
@@ -99,23 +100,24 @@ typedef struct {
     const void                 *md;               /* EVP_MD */
     ngx_uint_t                  base64;           /* else hex */
     ngx_array_t                *secrets;          /* complex values */
-    ngx_array_t                *rooms;            /* complex values */
-    ngx_http_complex_value_t   *event;
+    ngx_array_t                *rooms;            /* ngx_signal_tpl_t */
+    ngx_signal_tpl_t           *event;
     ngx_str_t                   data;             /* JSON pointer */
     time_t                      tolerance;
 } ngx_signal_webhook_conf_t;
 
 
 typedef struct {
-    ngx_array_t                *join;             /* complex values */
-    ngx_array_t                *allow_subscribe;  /* complex values */
+    ngx_array_t                *join;             /* ngx_signal_tpl_t */
+    ngx_array_t                *allow_subscribe;  /* ngx_signal_tpl_t */
     ngx_array_t                *subprotocols;     /* ngx_str_t */
-    ngx_http_complex_value_t   *user;             /* signal_user */
+    ngx_signal_tpl_t           *user;             /* signal_user */
     ngx_signal_jwt_conf_t       jwt;
     ngx_signal_webhook_conf_t   webhook;
     ngx_array_t                *api_secrets;      /* complex values */
     ngx_array_t                *allow_origin;     /* ngx_str_t, lowercase */
     ngx_uint_t                  subscribe_rate;   /* per second */
+    ngx_uint_t                  refresh_rate;     /* per minute */
     ngx_http_complex_value_t   *presence_room;    /* signal_presence */
 
     size_t                      max_message_size;
@@ -155,6 +157,13 @@ typedef struct {
 
 
 typedef struct ngx_signal_session_s  ngx_signal_session_t;
+
+
+/* a token bucket: what a client may do so often */
+typedef struct {
+    ngx_msec_t                  time;         /* of the last refill */
+    ngx_uint_t                  tokens;
+} ngx_signal_bucket_t;
 
 
 /* a worker-local room: the connections of this worker that are in it */
@@ -207,8 +216,8 @@ struct ngx_signal_session_s {
     ngx_event_t                 expire;        /* the token's exp */
 
     ngx_signal_jwt_t            jwt;           /* claims: NULL without */
-    ngx_msec_t                  sub_time;      /* subscribe rate bucket */
-    ngx_uint_t                  sub_tokens;
+    ngx_signal_bucket_t         subscribes;    /* signal_subscribe_rate */
+    ngx_signal_bucket_t         refreshes;     /* signal_refresh_rate */
 
     unsigned                    awaiting_pong:1;
     unsigned                    close_sent:1;
@@ -218,6 +227,7 @@ struct ngx_signal_session_s {
     unsigned                    slow:1;
     unsigned                    going_away:1;  /* shutdown close planned */
     unsigned                    accepted:1;    /* 101 sent */
+    unsigned                    authenticated:1;  /* a verified token */
     unsigned                    settled:1;     /* request freed or kept */
     unsigned                    closed:1;
 };
@@ -228,6 +238,8 @@ extern ngx_module_t  ngx_signal_module;
 
 /* the WebSocket endpoint */
 ngx_int_t ngx_signal_ws_handler(ngx_http_request_t *r);
+ngx_int_t ngx_signal_ws_claim(void *data, ngx_signal_tpl_part_t *part,
+    ngx_pool_t *pool, ngx_str_t *value);
 ngx_signal_session_t *ngx_signal_session_create(ngx_http_request_t *r);
 void ngx_signal_session_close(ngx_signal_session_t *s);
 void ngx_signal_session_read(ngx_signal_session_t *s);
@@ -239,6 +251,7 @@ ngx_int_t ngx_signal_session_start(ngx_http_request_t *r,
 void ngx_signal_session_accept_later(ngx_signal_session_t *s);
 void ngx_signal_session_expire_at(ngx_signal_session_t *s);
 ngx_uint_t ngx_signal_session_may_subscribe(ngx_signal_session_t *s);
+ngx_uint_t ngx_signal_session_may_refresh(ngx_signal_session_t *s);
 
 /* output queue */
 ngx_signal_frame_t *ngx_signal_frame_alloc(size_t len, ngx_log_t *log);
@@ -313,7 +326,9 @@ ngx_int_t ngx_signal_dedupe_check(ngx_shm_zone_t *zone, ngx_str_t *id,
 void ngx_signal_dedupe_forget(ngx_shm_zone_t *zone, ngx_str_t *id);
 
 /* presence: connections and users per room, across workers */
-ngx_int_t ngx_signal_presence_join(ngx_str_t *room, ngx_str_t *user);
+#define NGX_SIGNAL_PRESENCE_USER   4     /* = NGX_SIGNAL_QUOTA_USER */
+ngx_int_t ngx_signal_presence_join(ngx_str_t *room, ngx_str_t *user,
+    ngx_uint_t anonymous);
 void ngx_signal_presence_leave(ngx_str_t *room, ngx_str_t *user);
 ngx_int_t ngx_signal_presence_handler(ngx_http_request_t *r);
 ngx_int_t ngx_signal_presence_answer(ngx_http_request_t *r, ngx_str_t *room,
@@ -364,8 +379,6 @@ ngx_int_t ngx_signal_redis_presence_get(ngx_http_request_t *r,
     ngx_str_t *room);
 
 char *ngx_signal_set_handler(ngx_conf_t *cf, ngx_http_handler_pt handler);
-ngx_int_t ngx_signal_conf_complex(ngx_conf_t *cf, ngx_str_t *value,
-    ngx_http_complex_value_t *cv);
 char *ngx_signal_api_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_signal_allow_origin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -374,7 +387,7 @@ char *ngx_signal_allow_origin(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_signal_webhook_handler(ngx_http_request_t *r);
 char *ngx_signal_webhook_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-char *ngx_signal_webhook_values(ngx_conf_t *cf, ngx_command_t *cmd,
+char *ngx_signal_webhook_room(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_signal_webhook_event(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

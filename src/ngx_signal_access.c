@@ -153,14 +153,18 @@ ngx_signal_origin_allowed(ngx_array_t *origins, ngx_str_t *origin)
 }
 
 
-/* signal_api_secret secret [next-secret]; (variables allowed) */
+/*
+ * signal_api_secret secret [next-secret]; (variables allowed, or
+ * file=/path)
+ */
 
 char *
 ngx_signal_api_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_signal_loc_conf_t *slcf = conf;
 
-    ngx_str_t                         *value;
+    ngx_int_t                          rc;
+    ngx_str_t                         *value, secret;
     ngx_uint_t                         i;
     ngx_http_complex_value_t          *cv;
 
@@ -178,13 +182,21 @@ ngx_signal_api_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (ngx_http_script_variables_count(&value[i]) == 0
-            && value[i].len < 16)
+        secret = value[i];
+
+        rc = ngx_signal_conf_read_secret(cf, &secret, 4096);
+
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+
+        if ((rc == NGX_DONE || ngx_http_script_variables_count(&secret) == 0)
+            && secret.len < 16)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "a signal_api_secret of %uz bytes is too "
                                "easy to guess; use at least 16 random bytes",
-                               value[i].len);
+                               secret.len);
             return NGX_CONF_ERROR;
         }
 
@@ -193,7 +205,12 @@ ngx_signal_api_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        if (ngx_signal_conf_complex(cf, &value[i], cv) != NGX_OK) {
+        if (rc == NGX_DONE) {
+            /* a file's content is the secret, "$" included */
+            ngx_memzero(cv, sizeof(ngx_http_complex_value_t));
+            cv->value = secret;
+
+        } else if (ngx_signal_conf_complex(cf, &secret, cv) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
     }

@@ -159,7 +159,8 @@ ngx_signal_session_input(ngx_signal_session_t *s, u_char *pos, u_char *last)
             break;
 
         case NGX_SIGNAL_WS_OP_PONG:
-            if (s->awaiting_pong && !s->close_sent) {
+            /* the ping timer is the shutdown timer once going away */
+            if (s->awaiting_pong && !s->close_sent && !s->going_away) {
                 s->awaiting_pong = 0;
                 ngx_add_timer(&s->ping, s->conf->ping_interval);
             }

@@ -19,78 +19,8 @@
 #define NGX_SIGNAL_DEDUPE_PRUNE  64
 
 
-static ngx_signal_zone_seen_t *ngx_signal_dedupe_lookup(
-    ngx_signal_zone_ctx_t *ctx, ngx_str_t *id, uint32_t hash);
 static void ngx_signal_dedupe_free(ngx_signal_zone_ctx_t *ctx,
     ngx_signal_zone_seen_t *seen);
-
-
-void
-ngx_signal_dedupe_insert(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
-    ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t       **p;
-    ngx_signal_zone_seen_t   *n, *t;
-
-    n = (ngx_signal_zone_seen_t *) node;
-
-    for ( ;; ) {
-        t = (ngx_signal_zone_seen_t *) temp;
-
-        if (node->key != temp->key) {
-            p = (node->key < temp->key) ? &temp->left : &temp->right;
-
-        } else {
-            p = (ngx_memn2cmp(n->id, t->id, n->len, t->len) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
-}
-
-
-static ngx_signal_zone_seen_t *
-ngx_signal_dedupe_lookup(ngx_signal_zone_ctx_t *ctx, ngx_str_t *id,
-    uint32_t hash)
-{
-    ngx_int_t                rc;
-    ngx_rbtree_node_t       *node, *sentinel;
-    ngx_signal_zone_seen_t  *seen;
-
-    node = ctx->sh->seen.root;
-    sentinel = ctx->sh->seen.sentinel;
-
-    while (node != sentinel) {
-
-        if (hash != node->key) {
-            node = (hash < node->key) ? node->left : node->right;
-            continue;
-        }
-
-        seen = (ngx_signal_zone_seen_t *) node;
-
-        rc = ngx_memn2cmp(id->data, seen->id, id->len, seen->len);
-
-        if (rc == 0) {
-            return seen;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
-}
 
 
 static void
@@ -98,7 +28,7 @@ ngx_signal_dedupe_free(ngx_signal_zone_ctx_t *ctx,
     ngx_signal_zone_seen_t *seen)
 {
     ngx_queue_remove(&seen->queue);
-    ngx_rbtree_delete(&ctx->sh->seen, &seen->node);
+    ngx_rbtree_delete(&ctx->sh->seen, &seen->sn.node);
     ngx_slab_free_locked(ctx->shpool, seen);
 }
 
@@ -112,7 +42,6 @@ ngx_int_t
 ngx_signal_dedupe_check(ngx_shm_zone_t *zone, ngx_str_t *id, time_t ttl)
 {
     time_t                   now;
-    uint32_t                 hash;
     ngx_uint_t               n;
     ngx_queue_t             *q;
     ngx_signal_zone_ctx_t   *ctx;
@@ -124,7 +53,6 @@ ngx_signal_dedupe_check(ngx_shm_zone_t *zone, ngx_str_t *id, time_t ttl)
 
     ctx = zone->data;
     now = ngx_time();
-    hash = ngx_crc32_short(id->data, id->len);
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
@@ -143,7 +71,7 @@ ngx_signal_dedupe_check(ngx_shm_zone_t *zone, ngx_str_t *id, time_t ttl)
         ngx_signal_dedupe_free(ctx, seen);
     }
 
-    seen = ngx_signal_dedupe_lookup(ctx, id, hash);
+    seen = ngx_signal_zone_node_find(&ctx->sh->seen, id);
 
     if (seen && seen->expires > now) {
         ngx_shmtx_unlock(&ctx->shpool->mutex);
@@ -155,9 +83,9 @@ ngx_signal_dedupe_check(ngx_shm_zone_t *zone, ngx_str_t *id, time_t ttl)
     }
 
     for (n = 0; /* void */ ; n++) {
-        seen = ngx_slab_alloc_locked(ctx->shpool,
-                                     offsetof(ngx_signal_zone_seen_t, id)
-                                     + id->len);
+        seen = ngx_signal_zone_node_alloc(ctx,
+                                     offsetof(ngx_signal_zone_seen_t, id),
+                                     id);
         if (seen || n == NGX_SIGNAL_DEDUPE_PRUNE
             || ngx_queue_empty(&ctx->sh->seen_queue))
         {
@@ -175,12 +103,9 @@ ngx_signal_dedupe_check(ngx_shm_zone_t *zone, ngx_str_t *id, time_t ttl)
         return NGX_ERROR;
     }
 
-    seen->node.key = hash;
     seen->expires = now + ttl;
-    seen->len = (u_short) id->len;
-    ngx_memcpy(seen->id, id->data, id->len);
 
-    ngx_rbtree_insert(&ctx->sh->seen, &seen->node);
+    ngx_rbtree_insert(&ctx->sh->seen, &seen->sn.node);
     ngx_queue_insert_tail(&ctx->sh->seen_queue, &seen->queue);
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
@@ -201,8 +126,7 @@ ngx_signal_dedupe_forget(ngx_shm_zone_t *zone, ngx_str_t *id)
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
-    seen = ngx_signal_dedupe_lookup(ctx, id,
-                                    ngx_crc32_short(id->data, id->len));
+    seen = ngx_signal_zone_node_find(&ctx->sh->seen, id);
     if (seen) {
         ngx_signal_dedupe_free(ctx, seen);
     }

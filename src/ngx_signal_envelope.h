@@ -59,6 +59,9 @@ const char *ngx_signal_room_check(u_char *p, size_t len, size_t max,
     ngx_uint_t allow_family);
 const char *ngx_signal_event_name_check(u_char *p, size_t len, size_t max);
 
+ngx_uint_t ngx_signal_json_has_nul(u_char *p, size_t len);
+ngx_uint_t ngx_signal_json_valid(u_char *p, size_t len);
+
 /* "prefix:*" → returns 1 */
 ngx_uint_t ngx_signal_room_is_family(u_char *p, size_t len);
 

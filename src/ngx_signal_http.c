@@ -61,7 +61,7 @@ ngx_int_t
 ngx_signal_http_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *error, const char *fmt, ...)
 {
-    u_char   *body, *p, detail[512], *last;
+    u_char   *body, *p, *start, detail[512], *last;
     size_t    len, elen;
     va_list   args;
 
@@ -86,6 +86,7 @@ ngx_signal_http_error(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     p = ngx_sprintf(body, "{\"error\":\"%s\",\"detail\":\"", error);
+    start = p;
 
     if (elen) {
         p = (u_char *) ngx_escape_json(p, detail, last - detail);
@@ -94,13 +95,13 @@ ngx_signal_http_error(ngx_http_request_t *r, ngx_uint_t status,
         p = ngx_cpymem(p, detail, last - detail);
     }
 
-    p = ngx_cpymem(p, "\"}\n", 3);
-
     if (status >= NGX_HTTP_BAD_REQUEST) {
+        /* the detail may quote the request: escaped, as in the body */
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "signal: %ui %s: %*s", status, error,
-                      last - detail, detail);
+                      "signal: %ui %s: %*s", status, error, p - start, start);
     }
+
+    p = ngx_cpymem(p, "\"}\n", 3);
 
     return ngx_signal_http_send_json(r, status, body, p - body);
 }

@@ -21,6 +21,20 @@
 #include "ngx_signal.h"
 
 
+/* a token split and its header read, before the signature is checked */
+typedef struct {
+    ngx_str_t                   token;
+    u_char                     *dot1;
+    u_char                     *dot2;
+    yajl_val                    header;
+    ngx_uint_t                  type;
+    ngx_uint_t                  bits;
+    const EVP_MD               *md;
+    ngx_str_t                   kid;
+    ngx_str_t                   sig;
+} ngx_signal_jwt_parsed_t;
+
+
 static ngx_int_t ngx_signal_jwt_alg(ngx_str_t *alg, ngx_uint_t *type,
     const EVP_MD **md, ngx_uint_t *bits);
 static ngx_int_t ngx_signal_jwt_check_key(ngx_http_request_t *r,
@@ -28,6 +42,17 @@ static ngx_int_t ngx_signal_jwt_check_key(ngx_http_request_t *r,
     u_char *input, size_t len, u_char *sig, size_t siglen);
 static ngx_int_t ngx_signal_jwt_decode(ngx_pool_t *pool, u_char *p,
     size_t len, ngx_str_t *out);
+static ngx_int_t ngx_signal_jwt_header(ngx_pool_t *pool, ngx_str_t *token,
+    ngx_signal_jwt_parsed_t *t, const char **reason);
+static ngx_int_t ngx_signal_jwt_signature(ngx_http_request_t *r,
+    ngx_signal_jwt_conf_t *jc, ngx_pool_t *pool, ngx_signal_jwt_parsed_t *t,
+    const char **reason);
+static ngx_int_t ngx_signal_jwt_claims(ngx_signal_jwt_conf_t *jc,
+    ngx_signal_jwt_t *jwt, const char **reason);
+static ngx_int_t ngx_signal_jwt_digest(ngx_pool_t *pool, yajl_val claims,
+    u_char *digest);
+static ngx_int_t ngx_signal_jwt_digest_value(ngx_pool_t *pool,
+    EVP_MD_CTX *ctx, yajl_val v, ngx_uint_t top);
 static yajl_val ngx_signal_jwt_parse(ngx_str_t *json);
 static yajl_val ngx_signal_jwt_get(yajl_val obj, const char *name);
 static ngx_int_t ngx_signal_jwt_time(yajl_val v, time_t *t);
@@ -253,10 +278,48 @@ ngx_signal_jwt_check_key(ngx_http_request_t *r, ngx_pool_t *pool,
 }
 
 
+/*
+ * base64url as RFC 7515 has it: no padding, nothing but the alphabet, no
+ * bits left over that are not zero; any other spelling of the same bytes
+ * is refused, so a token has one form only.
+ */
+
 static ngx_int_t
 ngx_signal_jwt_decode(ngx_pool_t *pool, u_char *p, size_t len, ngx_str_t *out)
 {
+    u_char     ch, last;
+    size_t     i;
     ngx_str_t  src;
+
+    if (len == 0 || len % 4 == 1) {
+        return NGX_DECLINED;
+    }
+
+    last = 0;
+
+    for (i = 0; i < len; i++) {
+        ch = p[i];
+
+        if (ch >= 'A' && ch <= 'Z') {
+            last = ch - 'A';
+
+        } else if (ch >= 'a' && ch <= 'z') {
+            last = ch - 'a' + 26;
+
+        } else if (ch >= '0' && ch <= '9') {
+            last = ch - '0' + 52;
+
+        } else if (ch == '-' || ch == '_') {
+            last = (ch == '-') ? 62 : 63;
+
+        } else {
+            return NGX_DECLINED;
+        }
+    }
+
+    if ((len % 4 == 2 && (last & 0x0f)) || (len % 4 == 3 && (last & 0x03))) {
+        return NGX_DECLINED;
+    }
 
     src.data = p;
     src.len = len;
@@ -266,7 +329,7 @@ ngx_signal_jwt_decode(ngx_pool_t *pool, u_char *p, size_t len, ngx_str_t *out)
         return NGX_ERROR;
     }
 
-    if (len == 0 || ngx_decode_base64url(out, &src) != NGX_OK) {
+    if (ngx_decode_base64url(out, &src) != NGX_OK) {
         return NGX_DECLINED;
     }
 
@@ -281,8 +344,14 @@ ngx_signal_jwt_parse(ngx_str_t *json)
 {
     yajl_val  v;
 
-    if (ngx_strlen(json->data) != json->len) {
-        /* a NUL inside: not JSON text */
+    /*
+     * A NUL inside, raw or escaped: yajl's strings are C strings, so
+     * "admin\u0000x" would compare equal to "admin"
+     */
+
+    if (ngx_strlen(json->data) != json->len
+        || ngx_signal_json_has_nul(json->data, json->len))
+    {
         return NULL;
     }
 
@@ -358,11 +427,6 @@ ngx_signal_jwt_free(void *data)
 }
 
 
-/*
- * NGX_OK with the claims in jwt (freed with pool), NGX_DECLINED with a
- * reason for the client (never a secret), NGX_ERROR.
- */
-
 /* a refresh must evaluate a secret taken from variables in a request */
 
 ngx_uint_t
@@ -387,154 +451,48 @@ ngx_signal_jwt_needs_request(ngx_signal_jwt_conf_t *jc)
 }
 
 
+/*
+ * NGX_OK with the claims in jwt (freed with pool), NGX_DECLINED with a
+ * reason for the client (never a secret), NGX_ERROR.  In three stages:
+ * the header and its algorithm, the signature with the keys the kid
+ * selects, the claims.
+ */
+
 ngx_int_t
 ngx_signal_jwt_verify(ngx_http_request_t *r, ngx_signal_jwt_conf_t *jc,
     ngx_str_t *token, ngx_pool_t *pool, ngx_signal_jwt_t *jwt,
     const char **reason)
 {
-    u_char                *dot1, *dot2, *last;
-    time_t                 t, now;
-    yajl_val               header, claims, v, a;
-    ngx_int_t              rc;
-    ngx_str_t              json, sig, alg, kid;
-    ngx_uint_t             i, type, bits, found, verified, by_kid;
-    const EVP_MD          *md;
-    ngx_pool_cleanup_t    *cln;
-    ngx_signal_jwt_key_t  *key;
+    ngx_int_t                 rc;
+    ngx_str_t                 json;
+    yajl_val                  claims;
+    ngx_pool_cleanup_t       *cln;
+    ngx_signal_jwt_parsed_t   t;
 
     ngx_memzero(jwt, sizeof(ngx_signal_jwt_t));
 
-    if (token->len > NGX_SIGNAL_JWT_MAX_LENGTH) {
-        *reason = "the token is longer than 8k";
-        return NGX_DECLINED;
+    rc = ngx_signal_jwt_header(pool, token, &t, reason);
+
+    if (rc == NGX_OK) {
+        rc = ngx_signal_jwt_signature(r, jc, pool, &t, reason);
     }
 
-    last = token->data + token->len;
-    dot1 = ngx_strlchr(token->data, last, '.');
-    dot2 = dot1 ? ngx_strlchr(dot1 + 1, last, '.') : NULL;
-
-    if (dot2 == NULL || ngx_strlchr(dot2 + 1, last, '.')) {
-        *reason = "malformed token: a JWT has three parts";
-        return NGX_DECLINED;
+    if (t.header) {
+        yajl_tree_free(t.header);
     }
 
-    rc = ngx_signal_jwt_decode(pool, token->data, dot1 - token->data, &json);
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    header = (rc == NGX_OK) ? ngx_signal_jwt_parse(&json) : NULL;
-
-    if (header == NULL) {
-        *reason = "malformed token header";
-        return NGX_DECLINED;
-    }
-
-    v = ngx_signal_jwt_get(header, "alg");
-
-    if (!YAJL_IS_STRING(v)) {
-        yajl_tree_free(header);
-        *reason = "the token header has no alg";
-        return NGX_DECLINED;
-    }
-
-    alg.data = (u_char *) v->u.string;
-    alg.len = ngx_strlen(alg.data);
-
-    if (ngx_signal_jwt_get(header, "crit")) {
-        yajl_tree_free(header);
-        *reason = "the token has critical header parameters";
-        return NGX_DECLINED;
-    }
-
-    if (ngx_signal_jwt_alg(&alg, &type, &md, &bits) != NGX_OK) {
-        yajl_tree_free(header);
-        *reason = "the token's alg is not accepted (HS256/384/512, "
-                  "RS256/384/512, ES256/384)";
-        return NGX_DECLINED;
-    }
-
-    v = ngx_signal_jwt_get(header, "kid");
-
-    kid.data = YAJL_IS_STRING(v) ? (u_char *) v->u.string : NULL;
-    kid.len = kid.data ? ngx_strlen(kid.data) : 0;
-
-    rc = ngx_signal_jwt_decode(pool, dot2 + 1, last - dot2 - 1, &sig);
     if (rc != NGX_OK) {
-        yajl_tree_free(header);
-
-        if (rc == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-        *reason = "malformed token signature";
-        return NGX_DECLINED;
+        return rc;
     }
 
-    found = 0;
-    verified = 0;
-    key = jc->keys ? jc->keys->elts : NULL;
-
-    /*
-     * A kid that names a key selects that key alone; an unknown kid (or
-     * none) may be verified by the keys without a kid.
-     */
-
-    by_kid = 0;
-
-    for (i = 0; kid.len && key && i < jc->keys->nelts; i++) {
-        if (key[i].kid.len == kid.len
-            && ngx_strncmp(key[i].kid.data, kid.data, kid.len) == 0)
-        {
-            by_kid = 1;
-        }
-    }
-
-    for (i = 0; key && i < jc->keys->nelts && !verified; i++) {
-
-        /* a key is only used with the algorithms of its own type */
-
-        if (key[i].type != type
-            || (type == NGX_SIGNAL_JWT_EC && key[i].bits != bits))
-        {
-            continue;
-        }
-
-        if (by_kid
-            ? (key[i].kid.len != kid.len
-               || ngx_strncmp(key[i].kid.data, kid.data, kid.len) != 0)
-            : (key[i].kid.len != 0 && kid.len != 0))
-        {
-            continue;
-        }
-
-        found = 1;
-
-        rc = ngx_signal_jwt_check_key(r, pool, &key[i], md, token->data,
-                                      dot2 - token->data, sig.data, sig.len);
-        if (rc == NGX_ERROR) {
-            yajl_tree_free(header);
-            return NGX_ERROR;
-        }
-
-        verified = (rc == NGX_OK);
-    }
-
-    yajl_tree_free(header);
-
-    if (!found) {
-        *reason = "no key here verifies the token's alg or kid";
-        return NGX_DECLINED;
-    }
-
-    if (!verified) {
-        *reason = "the token's signature does not verify";
-        return NGX_DECLINED;
-    }
-
-    rc = ngx_signal_jwt_decode(pool, dot1 + 1, dot2 - dot1 - 1, &json);
+    rc = ngx_signal_jwt_decode(pool, t.dot1 + 1, t.dot2 - t.dot1 - 1, &json);
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK && ngx_signal_json_has_nul(json.data, json.len)) {
+        *reason = "the token's claims contain a NUL character";
+        return NGX_DECLINED;
     }
 
     claims = (rc == NGX_OK) ? ngx_signal_jwt_parse(&json) : NULL;
@@ -554,9 +512,183 @@ ngx_signal_jwt_verify(ngx_http_request_t *r, ngx_signal_jwt_conf_t *jc,
     cln->data = claims;
 
     jwt->claims = claims;
+
+    rc = ngx_signal_jwt_claims(jc, jwt, reason);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_signal_jwt_digest(pool, claims, jwt->digest);
+}
+
+
+/* the three parts, the header parsed, its alg and kid */
+
+static ngx_int_t
+ngx_signal_jwt_header(ngx_pool_t *pool, ngx_str_t *token,
+    ngx_signal_jwt_parsed_t *t, const char **reason)
+{
+    u_char     *last;
+    yajl_val    v;
+    ngx_int_t   rc;
+    ngx_str_t   json, alg;
+
+    ngx_memzero(t, sizeof(ngx_signal_jwt_parsed_t));
+
+    if (token->len > NGX_SIGNAL_JWT_MAX_LENGTH) {
+        *reason = "the token is longer than 8k";
+        return NGX_DECLINED;
+    }
+
+    t->token = *token;
+    last = token->data + token->len;
+    t->dot1 = ngx_strlchr(token->data, last, '.');
+    t->dot2 = t->dot1 ? ngx_strlchr(t->dot1 + 1, last, '.') : NULL;
+
+    if (t->dot2 == NULL || ngx_strlchr(t->dot2 + 1, last, '.')) {
+        *reason = "malformed token: a JWT has three parts";
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_signal_jwt_decode(pool, token->data, t->dot1 - token->data,
+                               &json);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK && ngx_signal_json_has_nul(json.data, json.len)) {
+        *reason = "the token's header contains a NUL character";
+        return NGX_DECLINED;
+    }
+
+    t->header = (rc == NGX_OK) ? ngx_signal_jwt_parse(&json) : NULL;
+
+    if (t->header == NULL) {
+        *reason = "malformed token header";
+        return NGX_DECLINED;
+    }
+
+    v = ngx_signal_jwt_get(t->header, "alg");
+
+    if (!YAJL_IS_STRING(v)) {
+        *reason = "the token header has no alg";
+        return NGX_DECLINED;
+    }
+
+    alg.data = (u_char *) v->u.string;
+    alg.len = ngx_strlen(alg.data);
+
+    if (ngx_signal_jwt_get(t->header, "crit")) {
+        *reason = "the token has critical header parameters";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_signal_jwt_alg(&alg, &t->type, &t->md, &t->bits) != NGX_OK) {
+        *reason = "the token's alg is not accepted (HS256/384/512, "
+                  "RS256/384/512, ES256/384)";
+        return NGX_DECLINED;
+    }
+
+    v = ngx_signal_jwt_get(t->header, "kid");
+
+    if (v && !YAJL_IS_STRING(v)) {
+        *reason = "the token's kid is not a string";
+        return NGX_DECLINED;
+    }
+
+    t->kid.data = v ? (u_char *) v->u.string : NULL;
+    t->kid.len = v ? ngx_strlen(t->kid.data) : 0;
+
+    rc = ngx_signal_jwt_decode(pool, t->dot2 + 1, last - t->dot2 - 1,
+                               &t->sig);
+    if (rc == NGX_DECLINED) {
+        *reason = "malformed token signature";
+    }
+
+    return rc;
+}
+
+
+/*
+ * A kid that names a key selects that key alone; without a kid, or with
+ * one no key has, the keys configured without a kid are tried.  A key is
+ * only ever used with the algorithms of its own type.
+ */
+
+static ngx_int_t
+ngx_signal_jwt_signature(ngx_http_request_t *r, ngx_signal_jwt_conf_t *jc,
+    ngx_pool_t *pool, ngx_signal_jwt_parsed_t *t, const char **reason)
+{
+    ngx_int_t              rc;
+    ngx_uint_t             i, found, by_kid;
+    ngx_signal_jwt_key_t  *key;
+
+    key = jc->keys ? jc->keys->elts : NULL;
+    by_kid = 0;
+
+    for (i = 0; t->kid.len && key && i < jc->keys->nelts; i++) {
+        if (key[i].kid.len == t->kid.len
+            && ngx_strncmp(key[i].kid.data, t->kid.data, t->kid.len) == 0)
+        {
+            by_kid = 1;
+        }
+    }
+
+    found = 0;
+
+    for (i = 0; key && i < jc->keys->nelts; i++) {
+
+        if (key[i].type != t->type
+            || (t->type == NGX_SIGNAL_JWT_EC && key[i].bits != t->bits))
+        {
+            continue;
+        }
+
+        if (by_kid
+            ? (key[i].kid.len != t->kid.len
+               || ngx_strncmp(key[i].kid.data, t->kid.data, t->kid.len) != 0)
+            : (key[i].kid.len != 0))
+        {
+            continue;
+        }
+
+        found = 1;
+
+        rc = ngx_signal_jwt_check_key(r, pool, &key[i], t->md,
+                                      t->token.data,
+                                      t->dot2 - t->token.data, t->sig.data,
+                                      t->sig.len);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    *reason = found ? "the token's signature does not verify"
+                    : "no key here verifies the token's alg or kid";
+
+    return NGX_DECLINED;
+}
+
+
+/* the registered claims: exp, nbf, iss, aud; sub kept */
+
+static ngx_int_t
+ngx_signal_jwt_claims(ngx_signal_jwt_conf_t *jc, ngx_signal_jwt_t *jwt,
+    const char **reason)
+{
+    time_t      t, now;
+    yajl_val    v, a;
+    ngx_uint_t  i, found;
+
     now = ngx_time();
 
-    v = ngx_signal_jwt_get(claims, "exp");
+    v = ngx_signal_jwt_get(jwt->claims, "exp");
+
+    if (v == NULL && jc->require_exp) {
+        *reason = "the token has no exp (signal_jwt_require_exp)";
+        return NGX_DECLINED;
+    }
 
     if (v) {
         if (ngx_signal_jwt_time(v, &t) != NGX_OK) {
@@ -572,7 +704,7 @@ ngx_signal_jwt_verify(ngx_http_request_t *r, ngx_signal_jwt_conf_t *jc,
         jwt->exp = t;
     }
 
-    v = ngx_signal_jwt_get(claims, "nbf");
+    v = ngx_signal_jwt_get(jwt->claims, "nbf");
 
     if (v) {
         if (ngx_signal_jwt_time(v, &t) != NGX_OK) {
@@ -586,39 +718,21 @@ ngx_signal_jwt_verify(ngx_http_request_t *r, ngx_signal_jwt_conf_t *jc,
         }
     }
 
-    if (jc->issuer.len) {
-        v = ngx_signal_jwt_get(claims, "iss");
-
-        if (!ngx_signal_jwt_str_eq(v, &jc->issuer)) {
-            *reason = "the token's issuer (iss) is not accepted here";
-            return NGX_DECLINED;
-        }
+    if (jc->issuer.len
+        && !ngx_signal_jwt_str_eq(ngx_signal_jwt_get(jwt->claims, "iss"),
+                                  &jc->issuer))
+    {
+        *reason = "the token's issuer (iss) is not accepted here";
+        return NGX_DECLINED;
     }
 
     if (jc->audience.len) {
-        v = ngx_signal_jwt_get(claims, "aud");
-        found = 0;
+        v = ngx_signal_jwt_get(jwt->claims, "aud");
+        found = ngx_signal_jwt_str_eq(v, &jc->audience);
 
-        for (i = 0; v && !found; i++) {
-
-            if (YAJL_IS_ARRAY(v)) {
-                if (i >= v->u.array.len) {
-                    break;
-                }
-
-                a = v->u.array.values[i];
-
-            } else {
-                a = (i == 0) ? v : NULL;
-            }
-
-            if (ngx_signal_jwt_str_eq(a, &jc->audience)) {
-                found = 1;
-            }
-
-            if (a == NULL) {
-                break;
-            }
+        for (i = 0; !found && YAJL_IS_ARRAY(v) && i < v->u.array.len; i++) {
+            a = v->u.array.values[i];
+            found = ngx_signal_jwt_str_eq(a, &jc->audience);
         }
 
         if (!found) {
@@ -627,7 +741,7 @@ ngx_signal_jwt_verify(ngx_http_request_t *r, ngx_signal_jwt_conf_t *jc,
         }
     }
 
-    v = ngx_signal_jwt_get(claims, "sub");
+    v = ngx_signal_jwt_get(jwt->claims, "sub");
 
     if (YAJL_IS_STRING(v)) {
         jwt->sub.data = (u_char *) v->u.string;
@@ -635,6 +749,136 @@ ngx_signal_jwt_verify(ngx_http_request_t *r, ngx_signal_jwt_conf_t *jc,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * A digest of the claims that may grant something: all but exp, iat,
+ * nbf and jti, whatever the order of keys.  A refresh must carry the
+ * same.
+ */
+
+static ngx_int_t
+ngx_signal_jwt_digest(ngx_pool_t *pool, yajl_val claims, u_char *digest)
+{
+    ngx_int_t    rc;
+    EVP_MD_CTX  *ctx;
+
+    ctx = EVP_MD_CTX_new();
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1
+          && ngx_signal_jwt_digest_value(pool, ctx, claims, 1) == NGX_OK
+          && EVP_DigestFinal_ex(ctx, digest, NULL) == 1)
+         ? NGX_OK : NGX_ERROR;
+
+    EVP_MD_CTX_free(ctx);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_signal_jwt_digest_value(ngx_pool_t *pool, EVP_MD_CTX *ctx, yajl_val v,
+    ngx_uint_t top)
+{
+    size_t        i, j, n, len;
+    ngx_uint_t   *order, k;
+    const char   *key, *text;
+
+    if (YAJL_IS_OBJECT(v)) {
+        n = v->u.object.len;
+
+        order = ngx_palloc(pool, (n + 1) * sizeof(ngx_uint_t));
+        if (order == NULL) {
+            return NGX_ERROR;
+        }
+
+        /* insertion sort of the keys: claims are a handful */
+
+        for (i = 0; i < n; i++) {
+            for (j = i; j > 0; j--) {
+                if (ngx_strcmp(v->u.object.keys[order[j - 1]],
+                               v->u.object.keys[i]) <= 0)
+                {
+                    break;
+                }
+
+                order[j] = order[j - 1];
+            }
+
+            order[j] = i;
+        }
+
+        if (EVP_DigestUpdate(ctx, "{", 1) != 1) {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < n; i++) {
+            k = order[i];
+            key = v->u.object.keys[k];
+
+            if (top && (ngx_strcmp(key, "exp") == 0
+                        || ngx_strcmp(key, "iat") == 0
+                        || ngx_strcmp(key, "nbf") == 0
+                        || ngx_strcmp(key, "jti") == 0))
+            {
+                continue;
+            }
+
+            len = ngx_strlen(key);
+
+            if (EVP_DigestUpdate(ctx, &len, sizeof(size_t)) != 1
+                || EVP_DigestUpdate(ctx, key, len) != 1
+                || ngx_signal_jwt_digest_value(pool, ctx,
+                                               v->u.object.values[k], 0)
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        return (EVP_DigestUpdate(ctx, "}", 1) == 1) ? NGX_OK : NGX_ERROR;
+    }
+
+    if (YAJL_IS_ARRAY(v)) {
+        if (EVP_DigestUpdate(ctx, "[", 1) != 1) {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < v->u.array.len; i++) {
+            if (ngx_signal_jwt_digest_value(pool, ctx, v->u.array.values[i],
+                                            0)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        return (EVP_DigestUpdate(ctx, "]", 1) == 1) ? NGX_OK : NGX_ERROR;
+    }
+
+    if (YAJL_IS_STRING(v)) {
+        text = v->u.string;
+        key = "s";
+
+    } else if (YAJL_IS_NUMBER(v)) {
+        text = v->u.number.r;
+        key = "n";
+
+    } else {
+        text = YAJL_IS_TRUE(v) ? "t" : YAJL_IS_FALSE(v) ? "f" : "z";
+        key = "c";
+    }
+
+    len = ngx_strlen(text);
+
+    return (EVP_DigestUpdate(ctx, key, 1) == 1
+            && EVP_DigestUpdate(ctx, &len, sizeof(size_t)) == 1
+            && EVP_DigestUpdate(ctx, text, len) == 1)
+           ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -670,10 +914,11 @@ ngx_signal_jwt_check_required(ngx_signal_jwt_conf_t *jc, ngx_signal_jwt_t *jwt)
 
 /*
  * The value of a claim by path: segments separated by "." (configuration)
- * or "__" (variable names).  nginx lowercases variable names, so a key
- * that differs only in case matches too ("startupid" finds "startupId").
- * Strings as they are, numbers as written, true/false; NGX_DECLINED for
- * absent, null, objects and arrays.
+ * or "__" (variable names).  Claim names match exactly: JWT claim names
+ * are case-sensitive (nginx lowercases the names of variables, so
+ * $signal_claim_x outside the module's directives finds only lowercase
+ * claims).  Strings as they are, numbers as written, true/false;
+ * NGX_DECLINED for absent, null, objects and arrays.
  */
 
 ngx_int_t
@@ -681,7 +926,7 @@ ngx_signal_jwt_claim(yajl_val claims, ngx_str_t *path, ngx_pool_t *pool,
     ngx_str_t *value)
 {
     u_char      *p, *last, *seg, *end;
-    size_t       n, k;
+    size_t       n;
     yajl_val     v, found;
     ngx_uint_t   i;
 
@@ -710,22 +955,11 @@ ngx_signal_jwt_claim(yajl_val claims, ngx_str_t *path, ngx_pool_t *pool,
         found = NULL;
 
         for (i = 0; i < v->u.object.len; i++) {
-            k = ngx_strlen(v->u.object.keys[i]);
-
-            if (k != n) {
-                continue;
-            }
-
-            if (ngx_strncmp(v->u.object.keys[i], seg, n) == 0) {
-                found = v->u.object.values[i];
-                break;
-            }
-
-            if (found == NULL
-                && ngx_strncasecmp((u_char *) v->u.object.keys[i], seg, n)
-                   == 0)
+            if (ngx_strlen(v->u.object.keys[i]) == n
+                && ngx_strncmp(v->u.object.keys[i], seg, n) == 0)
             {
                 found = v->u.object.values[i];
+                break;
             }
         }
 

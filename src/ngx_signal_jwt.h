@@ -56,6 +56,7 @@ typedef struct {
     ngx_str_t                   issuer;
     ngx_str_t                   audience;
     ngx_array_t                *require;      /* ngx_keyval_t, path=value */
+    ngx_flag_t                  require_exp;
 } ngx_signal_jwt_conf_t;
 
 
@@ -64,6 +65,7 @@ typedef struct {
     yajl_val                    claims;
     time_t                      exp;          /* 0: none */
     ngx_str_t                   sub;
+    u_char                      digest[32];   /* of the granting claims */
 } ngx_signal_jwt_t;
 
 

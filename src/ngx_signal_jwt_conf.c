@@ -25,6 +25,7 @@ ngx_signal_jwt_init_conf(ngx_signal_jwt_conf_t *conf)
     conf->keys = NGX_CONF_UNSET_PTR;
     conf->leeway = NGX_CONF_UNSET;
     conf->require = NGX_CONF_UNSET_PTR;
+    conf->require_exp = NGX_CONF_UNSET;
 }
 
 
@@ -35,6 +36,7 @@ ngx_signal_jwt_merge_conf(ngx_signal_jwt_conf_t *conf,
     ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
     ngx_conf_merge_ptr_value(conf->require, prev->require, NULL);
     ngx_conf_merge_sec_value(conf->leeway, prev->leeway, 30);
+    ngx_conf_merge_value(conf->require_exp, prev->require_exp, 0);
     ngx_conf_merge_str_value(conf->issuer, prev->issuer, "");
     ngx_conf_merge_str_value(conf->audience, prev->audience, "");
 
@@ -91,12 +93,9 @@ ngx_signal_jwt_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_signal_jwt_conf_t  *jc = (ngx_signal_jwt_conf_t *)
                                      ((u_char *) conf + cmd->offset);
 
-    u_char                            *p;
-    ssize_t                            size;
+    ngx_int_t                          rc;
     ngx_str_t                         *value, secret;
     ngx_uint_t                         n;
-    ngx_file_t                         file;
-    ngx_file_info_t                    fi;
     ngx_signal_jwt_key_t              *key;
 
     value = cf->args->elts;
@@ -110,60 +109,13 @@ ngx_signal_jwt_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     key->type = NGX_SIGNAL_JWT_HMAC;
     secret = value[1];
 
-    if (secret.len > 5 && ngx_strncmp(secret.data, "file=", 5) == 0) {
-        ngx_memzero(&file, sizeof(ngx_file_t));
+    rc = ngx_signal_conf_read_secret(cf, &secret, 4096);
 
-        file.name.data = secret.data + 5;
-        file.name.len = secret.len - 5;
-        file.log = cf->log;
-
-        if (ngx_conf_full_name(cf->cycle, &file.name, 1) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-
-        file.fd = ngx_open_file(file.name.data, NGX_FILE_RDONLY,
-                                NGX_FILE_OPEN, 0);
-        if (file.fd == NGX_INVALID_FILE) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                               "cannot open the JWT secret file \"%V\"",
-                               &file.name);
-            return NGX_CONF_ERROR;
-        }
-
-        size = (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR)
-               ? -1 : (ssize_t) ngx_file_size(&fi);
-
-        if (size < 0 || size > 4096) {
-            ngx_close_file(file.fd);
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "the JWT secret file \"%V\" is unreadable "
-                               "or larger than 4k", &file.name);
-            return NGX_CONF_ERROR;
-        }
-
-        p = ngx_pnalloc(cf->pool, size + 1);
-        if (p == NULL) {
-            ngx_close_file(file.fd);
-            return NGX_CONF_ERROR;
-        }
-
-        size = ngx_read_file(&file, p, size, 0);
-        ngx_close_file(file.fd);
-
-        if (size == NGX_ERROR) {
-            return NGX_CONF_ERROR;
-        }
-
-        /* a trailing newline is not part of the secret */
-        while (size && (p[size - 1] == '\n' || p[size - 1] == '\r')) {
-            size--;
-        }
-
-        secret.data = p;
-        secret.len = size;
+    if (rc == NGX_ERROR) {
+        return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_script_variables_count(&secret) == 0
+    if ((rc == NGX_DONE || ngx_http_script_variables_count(&secret) == 0)
         && secret.len < NGX_SIGNAL_JWT_MIN_SECRET)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -178,7 +130,12 @@ ngx_signal_jwt_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_signal_conf_complex(cf, &secret, key->secret) != NGX_OK) {
+    if (rc == NGX_DONE) {
+        /* a file's content is the secret, "$" included */
+        ngx_memzero(key->secret, sizeof(ngx_http_complex_value_t));
+        key->secret->value = secret;
+
+    } else if (ngx_signal_conf_complex(cf, &secret, key->secret) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -217,8 +174,10 @@ ngx_signal_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     bio = BIO_new_file((char *) name.data, "r");
     if (bio == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "cannot open the JWT public key \"%V\"", &name);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot open the JWT public key \"%V\"; put the "
+                           "PEM public key of your token issuer there",
+                           &name);
         return NGX_CONF_ERROR;
     }
 

@@ -258,13 +258,16 @@ ngx_signal_native_subscribe(ngx_signal_session_t *s,
     }
 
     if (rc == NGX_BUSY) {
-        ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
-                      "signal: signal_zone is full, cannot count a "
-                      "subscription to \"%V\"; raise its size", room);
-
         ngx_signal_native_error(s, "zone_full", "the server has no space "
                                 "for this subscription now; retry later",
                                 room, id);
+        return;
+    }
+
+    if (rc == NGX_ABORT) {
+        ngx_signal_native_error(s, "user_limit", "this user's connections "
+                                "hold their share of the server's memory; "
+                                "leave some rooms first", room, id);
         return;
     }
 
@@ -297,9 +300,10 @@ ngx_signal_native_subscribe(ngx_signal_session_t *s,
 
 
 /*
- * {"type":"refresh","token":"..."}: a new token for the same subject keeps
- * the connection open past the old token's exp.  The rooms stay those the
- * first token granted.
+ * {"type":"refresh","token":"..."}: a new token with the same claims
+ * (but for exp, iat, nbf and jti) keeps the connection open past the old
+ * token's exp.  A token that would grant something else is refused: the
+ * rooms were granted by the first token's claims.
  */
 
 static void
@@ -326,6 +330,13 @@ ngx_signal_native_refresh(ngx_signal_session_t *s, ngx_signal_native_msg_t *m)
         return;
     }
 
+    if (!ngx_signal_session_may_refresh(s)) {
+        ngx_signal_native_error(s, "rate_limited", "more refreshes than "
+                                "signal_refresh_rate allows; slow down",
+                                NULL, id);
+        return;
+    }
+
     /* a pool of its own: refreshes must not grow the connection's */
 
     pool = ngx_create_pool(4096, s->connection->log);
@@ -348,6 +359,15 @@ ngx_signal_native_refresh(ngx_signal_session_t *s, ngx_signal_native_msg_t *m)
     {
         rc = NGX_DECLINED;
         reason = "the token is for another subject (sub)";
+    }
+
+    if (rc == NGX_OK
+        && ngx_memcmp(jwt.digest, s->jwt.digest, sizeof(jwt.digest)) != 0)
+    {
+        /* the rooms were granted by the first token's claims */
+        rc = NGX_DECLINED;
+        reason = "the token's claims differ from the connection's; "
+                 "reconnect to change what the connection may do";
     }
 
     if (rc != NGX_OK) {

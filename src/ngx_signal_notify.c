@@ -17,6 +17,9 @@
 static void ngx_signal_notify_body(ngx_http_request_t *r);
 
 
+static ngx_signal_log_limit_t  ngx_signal_notify_full;
+
+
 ngx_int_t
 ngx_signal_notify_handler(ngx_http_request_t *r)
 {
@@ -129,10 +132,11 @@ ngx_signal_publish(ngx_http_request_t *r, ngx_array_t *events,
     rc = ngx_signal_zone_assign(smcf->zone, events, seqs, r->pool, &wake);
 
     if (rc == NGX_DECLINED) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "signal: signal_zone \"%V\" cannot hold the rooms "
-                      "of a %ui-room publish; raise its size",
-                      &smcf->zone->shm.name, n);
+        ngx_signal_log_limited(NGX_LOG_ERR, r->connection->log,
+                               &ngx_signal_notify_full,
+                               "signal: signal_zone \"%V\" cannot hold the "
+                               "rooms of a %ui-room publish; raise its size",
+                               &smcf->zone->shm.name, n);
 
         return ngx_signal_http_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                      "zone_full",

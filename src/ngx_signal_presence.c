@@ -6,7 +6,9 @@
  * has across all workers.  The counts live in the zone's room nodes, kept
  * per worker slot so that the share of a worker that died can be taken
  * out (ngx_signal_zone_worker_start), and the slots with connections are
- * the interest mask that decides which workers an event wakes.
+ * the interest mask that decides which workers an event wakes.  What a
+ * join makes the zone hold is charged to the presence quota
+ * (ngx_signal_quota.c).
  */
 
 
@@ -17,282 +19,353 @@
 #include "ngx_signal_zone.h"
 
 
-static void ngx_signal_presence_users_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static ngx_int_t ngx_signal_presence_user_cmp(ngx_str_t *name,
-    uint32_t hash, ngx_uint_t slot, ngx_signal_zone_user_t *u);
-static ngx_signal_zone_user_t *ngx_signal_presence_user(
-    ngx_signal_zone_users_t *users, ngx_str_t *name, uint32_t hash,
-    ngx_uint_t slot);
+/* what a join needs, found or made before anything is counted */
+typedef struct {
+    ngx_signal_zone_room_t     *room;
+    ngx_signal_zone_count_t    *count;
+    ngx_signal_zone_users_t    *users;       /* made for this join */
+    ngx_signal_zone_user_t     *user;
+    ngx_signal_zone_payer_t     payer;
+    size_t                      charge;      /* to the payer */
+    size_t                      users_charge; /* to the room's payer */
+    unsigned                    new_count:1;
+    unsigned                    new_user:1;
+} ngx_signal_presence_join_t;
+
+
+static ngx_int_t ngx_signal_presence_reserve(ngx_signal_zone_ctx_t *ctx,
+    ngx_str_t *name, ngx_str_t *user, ngx_uint_t anonymous,
+    ngx_signal_presence_join_t *j);
+static ngx_int_t ngx_signal_presence_alloc(ngx_signal_zone_ctx_t *ctx,
+    ngx_str_t *key, ngx_signal_presence_join_t *j);
+static void ngx_signal_presence_commit(ngx_signal_zone_ctx_t *ctx,
+    ngx_str_t *user, ngx_signal_presence_join_t *j);
+static void ngx_signal_presence_user_key(ngx_str_t *key, u_char *buf,
+    ngx_uint_t slot, ngx_str_t *user);
+static ngx_uint_t ngx_signal_presence_user_elsewhere(
+    ngx_signal_zone_room_t *room, ngx_str_t *user, ngx_uint_t slot);
 static void ngx_signal_presence_user_remove(ngx_signal_zone_ctx_t *ctx,
     ngx_signal_zone_room_t *room, ngx_signal_zone_user_t *u);
+static void ngx_signal_presence_count_remove(ngx_signal_zone_ctx_t *ctx,
+    ngx_signal_zone_room_t *room, ngx_signal_zone_count_t **link);
 static void ngx_signal_presence_idle(ngx_signal_zone_ctx_t *ctx,
     ngx_signal_zone_room_t *room);
 static void ngx_signal_presence_capture(ngx_signal_zone_ctx_t *ctx,
     ngx_signal_zone_room_t *room, ngx_str_t *name, ngx_signal_presence_t *p);
 
 
-/* any slot: the lookup stops at the first node of the user */
-#define NGX_SIGNAL_ANY_SLOT  ((ngx_uint_t) -1)
+/* refusals are logged once per interval and limit, not per request */
+static ngx_signal_log_limit_t  ngx_signal_presence_refusals[5];
 
 
-static ngx_int_t
-ngx_signal_presence_user_cmp(ngx_str_t *name, uint32_t hash,
-    ngx_uint_t slot, ngx_signal_zone_user_t *u)
-{
-    ngx_int_t  rc;
+#define ngx_signal_room_size(len)                                            \
+    ngx_signal_quota_size(offsetof(ngx_signal_zone_room_t, name) + (len))
 
-    if (hash != u->node.key) {
-        return (hash < u->node.key) ? -1 : 1;
-    }
-
-    rc = ngx_memn2cmp(name->data, u->name, name->len, u->len);
-
-    if (rc != 0 || slot == NGX_SIGNAL_ANY_SLOT || slot == u->slot) {
-        return rc;
-    }
-
-    return (slot < u->slot) ? -1 : 1;
-}
-
-
-static void
-ngx_signal_presence_users_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_str_t                name;
-    ngx_rbtree_node_t      **p;
-    ngx_signal_zone_user_t  *u;
-
-    u = (ngx_signal_zone_user_t *) node;
-    name.data = u->name;
-    name.len = u->len;
-
-    for ( ;; ) {
-
-        p = (ngx_signal_presence_user_cmp(&name, (uint32_t) node->key,
-                                          u->slot,
-                                          (ngx_signal_zone_user_t *) temp)
-             < 0)
-            ? &temp->left : &temp->right;
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
-}
-
-
-static ngx_signal_zone_user_t *
-ngx_signal_presence_user(ngx_signal_zone_users_t *users, ngx_str_t *name,
-    uint32_t hash, ngx_uint_t slot)
-{
-    ngx_int_t                rc;
-    ngx_rbtree_node_t       *node, *sentinel;
-    ngx_signal_zone_user_t  *u;
-
-    if (users == NULL) {
-        return NULL;
-    }
-
-    node = users->tree.root;
-    sentinel = users->tree.sentinel;
-
-    while (node != sentinel) {
-        u = (ngx_signal_zone_user_t *) node;
-
-        rc = ngx_signal_presence_user_cmp(name, hash, slot, u);
-
-        if (rc == 0) {
-            return u;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
-}
+#define ngx_signal_user_size(len)                                            \
+    ngx_signal_quota_size(offsetof(ngx_signal_zone_user_t, key) + 1 + (len))
 
 
 /*
  * Count a connection of this worker in a room, for the user if it has
- * one.  NGX_DECLINED: the zone has no space for it; nothing was counted.
+ * one.  NGX_OK, or the NGX_SIGNAL_QUOTA_* reason it was refused (nothing
+ * was counted then).
  */
 
 ngx_int_t
-ngx_signal_presence_join(ngx_str_t *name, ngx_str_t *user)
+ngx_signal_presence_join(ngx_str_t *name, ngx_str_t *user,
+    ngx_uint_t anonymous)
 {
-    size_t                    size;
-    uint32_t                  hash, uhash;
-    ngx_uint_t                slot;
-    ngx_signal_zone_ctx_t    *ctx;
-    ngx_signal_zone_room_t   *room;
-    ngx_signal_zone_user_t   *u, *new_user;
-    ngx_signal_zone_count_t  *count, *new_count;
-    ngx_signal_zone_users_t  *new_users;
-    ngx_signal_presence_t     p;
+    ngx_int_t                    rc;
+    ngx_signal_zone_ctx_t       *ctx;
+    ngx_signal_presence_t        p;
+    ngx_signal_presence_join_t   j;
 
     ctx = ngx_signal_worker_zone->data;
-    slot = ngx_signal_worker_slot;
-
-    hash = ngx_crc32_short(name->data, name->len);
-    uhash = ngx_crc32_short(user->data, user->len);
-
-    new_count = NULL;
-    new_users = NULL;
-    new_user = NULL;
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
     /* any idle room may make space, even one the last publish used */
     ctx->sh->batch++;
 
-    room = ngx_signal_zone_lookup(ctx, name, hash);
+    rc = ngx_signal_presence_reserve(ctx, name, user, anonymous, &j);
 
-    if (room == NULL) {
-        room = ngx_signal_zone_create(ctx, name, hash);
-        if (room == NULL) {
-            goto full;
-        }
+    if (rc == NGX_OK) {
+        ngx_signal_presence_commit(ctx, user, &j);
+        ngx_signal_presence_capture(ctx, j.room, name, &p);
+
+    } else {
+        ngx_signal_quota_release(ctx, j.payer);
     }
-
-    /* first everything that may fail, then the counts */
-
-    for (count = room->counts; count; count = count->next) {
-        if (count->slot == slot) {
-            break;
-        }
-    }
-
-    if (count == NULL) {
-        new_count = ngx_slab_alloc_locked(ctx->shpool,
-                                          sizeof(ngx_signal_zone_count_t));
-        if (new_count == NULL) {
-            goto full;
-        }
-
-        new_count->slot = slot;
-        new_count->connections = 0;
-        count = new_count;
-    }
-
-    u = NULL;
-
-    if (user->len) {
-        if (room->users == NULL) {
-            new_users = ngx_slab_alloc_locked(ctx->shpool,
-                                              sizeof(ngx_signal_zone_users_t));
-            if (new_users == NULL) {
-                goto full;
-            }
-
-            ngx_rbtree_init(&new_users->tree, &new_users->sentinel,
-                            ngx_signal_presence_users_insert);
-        }
-
-        u = ngx_signal_presence_user(room->users, user, uhash, slot);
-
-        if (u == NULL) {
-            size = offsetof(ngx_signal_zone_user_t, name) + user->len;
-
-            new_user = ngx_slab_alloc_locked(ctx->shpool, size);
-            if (new_user == NULL) {
-                goto full;
-            }
-
-            new_user->node.key = uhash;
-            new_user->slot = slot;
-            new_user->connections = 0;
-            new_user->len = (u_short) user->len;
-            ngx_memcpy(new_user->name, user->data, user->len);
-            u = new_user;
-        }
-    }
-
-    if (new_count) {
-        new_count->next = room->counts;
-        room->counts = new_count;
-        room->slots |= ngx_signal_slot_bit(slot);
-    }
-
-    count->connections++;
-
-    if (room->connections++ == 0) {
-        ngx_queue_remove(&room->lru);
-    }
-
-    if (new_users) {
-        room->users = new_users;
-    }
-
-    if (new_user) {
-        if (ngx_signal_presence_user(room->users, user, uhash,
-                                     NGX_SIGNAL_ANY_SLOT)
-            == NULL)
-        {
-            room->nusers++;
-        }
-
-        ngx_rbtree_insert(&room->users->tree, &new_user->node);
-    }
-
-    if (u) {
-        u->connections++;
-    }
-
-    ngx_signal_presence_capture(ctx, room, name, &p);
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    if (rc != NGX_OK) {
+        ngx_signal_log_limited(NGX_LOG_WARN, ngx_cycle->log,
+                               &ngx_signal_presence_refusals[rc],
+                               "signal: signal_zone \"%V\" refused to count "
+                               "a connection in a room: %s",
+                               &ngx_signal_worker_zone->shm.name,
+                               ngx_signal_quota_reason(rc));
+        return rc;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "signal: presence of \"%V\": %ui connections", name,
+                   p.connections);
 
     if (ngx_signal_redis) {
         ngx_signal_redis_presence(&p);
     }
 
     return NGX_OK;
+}
 
-full:
 
-    if (new_count) {
-        ngx_slab_free_locked(ctx->shpool, new_count);
+/* under the lock: find or make everything, within the quota */
+
+static ngx_int_t
+ngx_signal_presence_reserve(ngx_signal_zone_ctx_t *ctx, ngx_str_t *name,
+    ngx_str_t *user, ngx_uint_t anonymous, ngx_signal_presence_join_t *j)
+{
+    u_char                     buf[1 + NGX_SIGNAL_MAX_NAME_LENGTH];
+    ngx_int_t                  rc;
+    ngx_str_t                  key;
+    ngx_signal_zone_room_t    *room;
+    ngx_signal_zone_count_t   *count;
+
+    ngx_memzero(j, sizeof(ngx_signal_presence_join_t));
+
+    if (user->len > NGX_SIGNAL_MAX_NAME_LENGTH
+        || ngx_signal_quota_payer(ctx, user, anonymous, &j->payer) != NGX_OK)
+    {
+        return NGX_SIGNAL_QUOTA_FULL;
     }
 
-    if (new_users) {
-        ngx_slab_free_locked(ctx->shpool, new_users);
+    /* what the join would charge, checked before anything is made */
+
+    room = ngx_signal_zone_lookup(ctx, name);
+    count = NULL;
+
+    if (room == NULL || room->connections == 0) {
+        j->charge += ngx_signal_room_size(name->len);
     }
 
-    ngx_shmtx_unlock(&ctx->shpool->mutex);
+    for (count = room ? room->counts : NULL; count; count = count->next) {
+        if (count->slot == (ngx_uint_t) ngx_signal_worker_slot) {
+            break;
+        }
+    }
 
-    return NGX_DECLINED;
+    j->count = count;
+
+    if (count == NULL) {
+        j->charge += ngx_signal_quota_size(sizeof(ngx_signal_zone_count_t));
+    }
+
+    if (user->len) {
+        ngx_signal_presence_user_key(&key, buf, ngx_signal_worker_slot, user);
+
+        if (room == NULL || room->users == NULL) {
+            j->users_charge = ngx_signal_quota_size(
+                                          sizeof(ngx_signal_zone_users_t));
+
+        } else {
+            j->user = ngx_signal_zone_node_find(&room->users->tree, &key);
+        }
+
+        if (j->user == NULL) {
+            j->charge += ngx_signal_user_size(user->len);
+        }
+    }
+
+    rc = ngx_signal_quota_check(ctx, j->payer, j->charge + j->users_charge);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (room == NULL) {
+        room = ngx_signal_zone_create(ctx, name);
+        if (room == NULL) {
+            return NGX_SIGNAL_QUOTA_FULL;
+        }
+    }
+
+    j->room = room;
+
+    return ngx_signal_presence_alloc(ctx, user->len ? &key : NULL, j);
+}
+
+
+/* the records the join needs that do not exist yet; all or none */
+
+static ngx_int_t
+ngx_signal_presence_alloc(ngx_signal_zone_ctx_t *ctx, ngx_str_t *key,
+    ngx_signal_presence_join_t *j)
+{
+    if (j->count == NULL) {
+        j->count = ngx_slab_alloc_locked(ctx->shpool,
+                                         sizeof(ngx_signal_zone_count_t));
+        if (j->count == NULL) {
+            return NGX_SIGNAL_QUOTA_FULL;
+        }
+
+        ngx_memzero(j->count, sizeof(ngx_signal_zone_count_t));
+        j->count->slot = ngx_signal_worker_slot;
+        j->count->payer = j->payer;
+        j->new_count = 1;
+    }
+
+    if (key && j->room->users == NULL) {
+        j->users = ngx_slab_alloc_locked(ctx->shpool,
+                                         sizeof(ngx_signal_zone_users_t));
+        if (j->users == NULL) {
+            goto failed;
+        }
+
+        ngx_rbtree_init(&j->users->tree, &j->users->sentinel,
+                        ngx_str_rbtree_insert_value);
+    }
+
+    if (key && j->user == NULL) {
+        j->user = ngx_signal_zone_node_alloc(ctx,
+                                       offsetof(ngx_signal_zone_user_t, key),
+                                       key);
+        if (j->user == NULL) {
+            goto failed;
+        }
+
+        j->user->payer = j->payer;
+        j->new_user = 1;
+    }
+
+    return NGX_OK;
+
+failed:
+
+    if (j->new_count) {
+        ngx_slab_free_locked(ctx->shpool, j->count);
+    }
+
+    if (j->users) {
+        ngx_slab_free_locked(ctx->shpool, j->users);
+    }
+
+    return NGX_SIGNAL_QUOTA_FULL;
+}
+
+
+/* under the lock: count the connection and charge what it made */
+
+static void
+ngx_signal_presence_commit(ngx_signal_zone_ctx_t *ctx, ngx_str_t *user,
+    ngx_signal_presence_join_t *j)
+{
+    ngx_signal_zone_room_t  *room;
+
+    room = j->room;
+
+    if (room->connections++ == 0) {
+        ngx_queue_remove(&room->lru);
+        room->payer = j->payer;
+    }
+
+    if (j->new_count) {
+        j->count->next = room->counts;
+        room->counts = j->count;
+        room->slots |= ngx_signal_slot_bit(ngx_signal_worker_slot);
+    }
+
+    j->count->connections++;
+
+    ngx_signal_quota_charge(ctx, j->payer, j->charge);
+
+    if (j->users) {
+        room->users = j->users;
+        ngx_signal_quota_charge(ctx, room->payer, j->users_charge);
+    }
+
+    if (j->new_user) {
+        if (!ngx_signal_presence_user_elsewhere(room, user,
+                                                ngx_signal_worker_slot))
+        {
+            room->nusers++;
+        }
+
+        ngx_rbtree_insert(&room->users->tree, &j->user->sn.node);
+    }
+
+    if (j->user) {
+        j->user->connections++;
+    }
+}
+
+
+/* a user's record in a room is keyed by the slot and the user id */
+
+static void
+ngx_signal_presence_user_key(ngx_str_t *key, u_char *buf, ngx_uint_t slot,
+    ngx_str_t *user)
+{
+    buf[0] = (u_char) slot;
+    ngx_memcpy(buf + 1, user->data, user->len);
+
+    key->data = buf;
+    key->len = user->len + 1;
+}
+
+
+/* whether the user has connections in the room through another slot */
+
+static ngx_uint_t
+ngx_signal_presence_user_elsewhere(ngx_signal_zone_room_t *room,
+    ngx_str_t *user, ngx_uint_t slot)
+{
+    u_char      buf[1 + NGX_SIGNAL_MAX_NAME_LENGTH];
+    uint64_t    slots;
+    ngx_str_t   key;
+    ngx_uint_t  i;
+
+    if (room->users == NULL) {
+        return 0;
+    }
+
+    slots = room->slots & ~ngx_signal_slot_bit(slot);
+
+    for (i = 0; slots; i++, slots >>= 1) {
+        if (!(slots & 1)) {
+            continue;
+        }
+
+        ngx_signal_presence_user_key(&key, buf, i, user);
+
+        if (ngx_signal_zone_node_find(&room->users->tree, &key)) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
 void
 ngx_signal_presence_leave(ngx_str_t *name, ngx_str_t *user)
 {
-    uint32_t                   hash;
+    u_char                     buf[1 + NGX_SIGNAL_MAX_NAME_LENGTH];
+    ngx_str_t                  key;
     ngx_uint_t                 slot;
     ngx_signal_zone_ctx_t     *ctx;
     ngx_signal_zone_room_t    *room;
     ngx_signal_zone_user_t    *u;
     ngx_signal_presence_t      p;
-    ngx_signal_zone_count_t  **link, *count;
+    ngx_signal_zone_count_t  **link;
 
     ctx = ngx_signal_worker_zone->data;
     slot = ngx_signal_worker_slot;
 
-    hash = ngx_crc32_short(name->data, name->len);
-
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
-    room = ngx_signal_zone_lookup(ctx, name, hash);
+    room = ngx_signal_zone_lookup(ctx, name);
 
     if (room == NULL || room->connections == 0) {
         /* counted nowhere: cannot happen while the slot is ours */
@@ -300,28 +373,24 @@ ngx_signal_presence_leave(ngx_str_t *name, ngx_str_t *user)
         return;
     }
 
-    for (link = &room->counts; *link; link = &(*link)->next) {
-        count = *link;
-
-        if (count->slot == slot) {
-            if (--count->connections == 0) {
-                *link = count->next;
-                room->slots &= ~ngx_signal_slot_bit(slot);
-                ngx_slab_free_locked(ctx->shpool, count);
-            }
-
-            room->connections--;
-            break;
-        }
-    }
-
-    if (user->len) {
-        u = ngx_signal_presence_user(room->users, user,
-                                     ngx_crc32_short(user->data, user->len),
-                                     slot);
+    if (user->len && room->users && user->len <= NGX_SIGNAL_MAX_NAME_LENGTH) {
+        ngx_signal_presence_user_key(&key, buf, slot, user);
+        u = ngx_signal_zone_node_find(&room->users->tree, &key);
 
         if (u && --u->connections == 0) {
             ngx_signal_presence_user_remove(ctx, room, u);
+        }
+    }
+
+    for (link = &room->counts; *link; link = &(*link)->next) {
+        if ((*link)->slot == slot) {
+            room->connections--;
+
+            if (--(*link)->connections == 0) {
+                ngx_signal_presence_count_remove(ctx, room, link);
+            }
+
+            break;
         }
     }
 
@@ -343,25 +412,36 @@ static void
 ngx_signal_presence_user_remove(ngx_signal_zone_ctx_t *ctx,
     ngx_signal_zone_room_t *room, ngx_signal_zone_user_t *u)
 {
-    uint32_t   hash;
-    ngx_str_t  name;
+    ngx_str_t  user;
 
-    /* ngx_rbtree_delete() clears the key */
-    hash = (uint32_t) u->node.key;
+    ngx_rbtree_delete(&room->users->tree, &u->sn.node);
 
-    ngx_rbtree_delete(&room->users->tree, &u->node);
+    user.data = u->key + 1;
+    user.len = u->sn.str.len - 1;
 
-    name.data = u->name;
-    name.len = u->len;
-
-    if (ngx_signal_presence_user(room->users, &name, hash,
-                                 NGX_SIGNAL_ANY_SLOT)
-        == NULL)
-    {
+    if (!ngx_signal_presence_user_elsewhere(room, &user, u->key[0])) {
         room->nusers--;
     }
 
+    ngx_signal_quota_refund(ctx, u->payer, ngx_signal_user_size(user.len));
     ngx_slab_free_locked(ctx->shpool, u);
+}
+
+
+static void
+ngx_signal_presence_count_remove(ngx_signal_zone_ctx_t *ctx,
+    ngx_signal_zone_room_t *room, ngx_signal_zone_count_t **link)
+{
+    ngx_signal_zone_count_t  *count;
+
+    count = *link;
+    *link = count->next;
+
+    room->slots &= ~ngx_signal_slot_bit(count->slot);
+
+    ngx_signal_quota_refund(ctx, count->payer,
+                        ngx_signal_quota_size(sizeof(ngx_signal_zone_count_t)));
+    ngx_slab_free_locked(ctx->shpool, count);
 }
 
 
@@ -372,10 +452,16 @@ ngx_signal_presence_idle(ngx_signal_zone_ctx_t *ctx,
     ngx_signal_zone_room_t *room)
 {
     if (room->users) {
+        ngx_signal_quota_refund(ctx, room->payer,
+                        ngx_signal_quota_size(sizeof(ngx_signal_zone_users_t)));
         ngx_slab_free_locked(ctx->shpool, room->users);
         room->users = NULL;
     }
 
+    ngx_signal_quota_refund(ctx, room->payer,
+                            ngx_signal_room_size(room->sn.str.len));
+
+    room->payer = 0;
     room->nusers = 0;
     ngx_queue_insert_tail(&ctx->sh->lru, &room->lru);
 }
@@ -437,14 +523,14 @@ ngx_signal_presence_snapshot(ngx_pool_t *pool)
             break;
         }
 
-        p->room.data = ngx_pnalloc(pool, room->len);
+        p->room.data = ngx_pnalloc(pool, room->sn.str.len);
         if (p->room.data == NULL) {
             a->nelts--;
             break;
         }
 
-        ngx_memcpy(p->room.data, room->name, room->len);
-        p->room.len = room->len;
+        ngx_memcpy(p->room.data, room->name, room->sn.str.len);
+        p->room.len = room->sn.str.len;
         p->connections = room->connections;
         p->users = room->nusers;
         p->version = version;
@@ -464,7 +550,7 @@ ngx_signal_presence_purge(ngx_signal_zone_ctx_t *ctx, ngx_uint_t slot)
     ngx_rbtree_node_t         *node, *next, *unode, *unext;
     ngx_signal_zone_room_t    *room;
     ngx_signal_zone_user_t    *u;
-    ngx_signal_zone_count_t  **link, *count;
+    ngx_signal_zone_count_t  **link;
 
     if (ctx->sh->rbtree.root == ctx->sh->rbtree.sentinel) {
         return;
@@ -480,19 +566,6 @@ ngx_signal_presence_purge(ngx_signal_zone_ctx_t *ctx, ngx_uint_t slot)
             continue;
         }
 
-        for (link = &room->counts; *link; link = &(*link)->next) {
-            count = *link;
-
-            if (count->slot == slot) {
-                *link = count->next;
-                room->connections -= count->connections;
-                ngx_slab_free_locked(ctx->shpool, count);
-                break;
-            }
-        }
-
-        room->slots &= ~ngx_signal_slot_bit(slot);
-
         if (room->users
             && room->users->tree.root != room->users->tree.sentinel)
         {
@@ -503,9 +576,17 @@ ngx_signal_presence_purge(ngx_signal_zone_ctx_t *ctx, ngx_uint_t slot)
                 unext = ngx_rbtree_next(&room->users->tree, unode);
                 u = (ngx_signal_zone_user_t *) unode;
 
-                if (u->slot == slot) {
+                if (u->key[0] == slot) {
                     ngx_signal_presence_user_remove(ctx, room, u);
                 }
+            }
+        }
+
+        for (link = &room->counts; *link; link = &(*link)->next) {
+            if ((*link)->slot == slot) {
+                room->connections -= (*link)->connections;
+                ngx_signal_presence_count_remove(ctx, room, link);
+                break;
             }
         }
 
@@ -534,7 +615,7 @@ ngx_signal_presence_interest(ngx_signal_zone_ctx_t *ctx,
     mask = room->slots;
     fname.data = family;
 
-    for (i = 0; i + 1 < room->len; i++) {
+    for (i = 0; i + 1 < room->sn.str.len; i++) {
 
         if (room->name[i] != ':' || i + 2 > sizeof(family)) {
             continue;
@@ -544,8 +625,7 @@ ngx_signal_presence_interest(ngx_signal_zone_ctx_t *ctx,
         family[i + 1] = '*';
         fname.len = i + 2;
 
-        fr = ngx_signal_zone_lookup(ctx, &fname,
-                                    ngx_crc32_short(family, fname.len));
+        fr = ngx_signal_zone_lookup(ctx, &fname);
         if (fr) {
             mask |= fr->slots;
         }
@@ -620,7 +700,6 @@ ngx_signal_presence_handler(ngx_http_request_t *r)
 ngx_int_t
 ngx_signal_presence_local(ngx_http_request_t *r, ngx_str_t *room)
 {
-    uint32_t                 hash;
     ngx_uint_t               connections, users;
     ngx_signal_zone_ctx_t   *ctx;
     ngx_signal_zone_room_t  *zr;
@@ -629,11 +708,10 @@ ngx_signal_presence_local(ngx_http_request_t *r, ngx_str_t *room)
     smcf = ngx_http_get_module_main_conf(r, ngx_signal_module);
 
     ctx = smcf->zone->data;
-    hash = ngx_crc32_short(room->data, room->len);
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
-    zr = ngx_signal_zone_lookup(ctx, room, hash);
+    zr = ngx_signal_zone_lookup(ctx, room);
 
     connections = zr ? zr->connections : 0;
     users = zr ? zr->nusers : 0;

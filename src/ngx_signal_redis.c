@@ -85,6 +85,8 @@ static size_t                     ngx_signal_redis_last_room_len;
 static uint64_t                   ngx_signal_redis_last_seq;
 static uint64_t                   ngx_signal_redis_last_stamp;
 
+static ngx_signal_log_limit_t     ngx_signal_redis_bad_message;
+
 
 ngx_int_t
 ngx_signal_redis_init_worker(ngx_cycle_t *cycle)
@@ -293,6 +295,7 @@ ngx_signal_redis_published(redisAsyncContext *ac, void *r, void *privdata)
     redisReply              *reply = r;
     ngx_signal_redis_pub_t  *pub = privdata;
 
+    u_char              *p, text[256];
     uint64_t            *seqs;
     ngx_int_t            rc;
     ngx_uint_t           i, n;
@@ -325,9 +328,11 @@ ngx_signal_redis_published(redisAsyncContext *ac, void *r, void *privdata)
     }
 
     if (reply->type == REDIS_REPLY_ERROR) {
+        p = ngx_signal_escape(text, text + sizeof(text), (u_char *) reply->str,
+                              reply->len);
+
         ngx_log_error(NGX_LOG_ERR, req->connection->log, 0,
-                      "signal: redis refused a publish: %*s",
-                      (size_t) ngx_min(reply->len, 256), reply->str);
+                      "signal: redis refused a publish: %*s", p - text, text);
 
         rc = ngx_signal_http_error(req, NGX_HTTP_SERVICE_UNAVAILABLE,
                                    "redis_error",
@@ -714,20 +719,24 @@ ngx_signal_redis_message(redisAsyncContext *ac, void *r, void *privdata)
 }
 
 
-/* "<seq> <event> <data>" on channel "signal:r:<room>", for target's members */
+/*
+ * "<seq> <event> <data>" on channel "signal:r:<room>", for target's
+ * members.  A shared Redis is not a trusted input: a message PUBLISHed
+ * there by anyone else must not inject anything into a frame, so the
+ * room, the event name and the data are checked as notify checks them.
+ */
 
 static void
 ngx_signal_redis_deliver(ngx_str_t *target, redisReply *channel,
     redisReply *payload)
 {
-    u_char     *p, *last, *sp;
-    uint64_t    seq;
-    ngx_str_t   room, event, data;
+    u_char      *p, *last, *sp, text[256];
+    uint64_t     seq;
+    ngx_str_t    room, event, data;
+    const char  *why;
 
     if (payload->type != REDIS_REPLY_STRING
-        || channel->len <= NGX_SIGNAL_REDIS_CHANNEL_LEN
-        || channel->len - NGX_SIGNAL_REDIS_CHANNEL_LEN
-           > NGX_SIGNAL_MAX_NAME_LENGTH)
+        || channel->len <= NGX_SIGNAL_REDIS_CHANNEL_LEN)
     {
         return;
     }
@@ -735,11 +744,13 @@ ngx_signal_redis_deliver(ngx_str_t *target, redisReply *channel,
     room.data = (u_char *) channel->str + NGX_SIGNAL_REDIS_CHANNEL_LEN;
     room.len = channel->len - NGX_SIGNAL_REDIS_CHANNEL_LEN;
 
+    why = "it is not \"<seq> <event> <data>\"";
+
     p = (u_char *) payload->str;
     last = p + payload->len;
 
     sp = ngx_strlchr(p, last, ' ');
-    if (sp == NULL || sp == p) {
+    if (sp == NULL || sp == p || (size_t) (sp - p) > NGX_INT64_LEN) {
         goto invalid;
     }
 
@@ -765,6 +776,20 @@ ngx_signal_redis_deliver(ngx_str_t *target, redisReply *channel,
 
     data.data = sp + 1;
     data.len = last - data.data;
+
+    if (ngx_signal_room_check(room.data, room.len,
+                              NGX_SIGNAL_MAX_NAME_LENGTH, 0)
+        || ngx_signal_event_name_check(event.data, event.len,
+                                       NGX_SIGNAL_MAX_NAME_LENGTH))
+    {
+        why = "its room or event name is invalid";
+        goto invalid;
+    }
+
+    if (!ngx_signal_json_valid(data.data, data.len)) {
+        why = "its data is not JSON";
+        goto invalid;
+    }
 
     /* the copies of one event (room, families) come one after another */
 
@@ -792,9 +817,13 @@ ngx_signal_redis_deliver(ngx_str_t *target, redisReply *channel,
 
 invalid:
 
-    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                  "signal: ignored a message on redis channel \"%*s\" that "
-                  "is not \"<seq> <event> <data>\"; publish with FCALL "
-                  "signal_publish", (size_t) ngx_min(channel->len, 256),
-                  channel->str);
+    p = ngx_signal_escape(text, text + sizeof(text), (u_char *) channel->str,
+                          channel->len);
+
+    ngx_signal_log_limited(NGX_LOG_WARN, ngx_cycle->log,
+                           &ngx_signal_redis_bad_message,
+                           "signal: dropped a message on redis channel "
+                           "\"%*s\": %s; publish with FCALL signal_publish "
+                           "(a PUBLISH of its own is not an event)",
+                           p - text, text, why);
 }

@@ -390,17 +390,22 @@ ngx_signal_redis_setup_reply(redisAsyncContext *ac, void *r, void *privdata)
     redisReply               *reply = r;
     ngx_signal_redis_link_t  *link = privdata;
 
+    u_char  *p, text[256];
+
     if (reply == NULL) {
         /* the connection is going away: its disconnect path reconnects */
         return;
     }
 
     if (reply->type == REDIS_REPLY_ERROR) {
+        p = ngx_signal_escape(text, text + sizeof(text), (u_char *) reply->str,
+                              reply->len);
+
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "signal: redis at %V refused the %s step of the %s "
                       "connection: %*s%s", &link->conf->url,
                       ngx_signal_redis_state_name(link->state), link->name,
-                      (size_t) ngx_min(reply->len, 256), reply->str,
+                      p - text, text,
                       (link->state == NGX_SIGNAL_REDIS_LOAD)
                       ? " (signal_redis needs Redis 7.0 or later)" : "");
 

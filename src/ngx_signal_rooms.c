@@ -108,12 +108,13 @@ ngx_signal_room_free(ngx_signal_room_t *room)
 
 /*
  * NGX_DECLINED: already a member; NGX_BUSY: the zone has no space to count
- * the connection in the room.
+ * the connection in the room; NGX_ABORT: the user holds its share of it.
  */
 
 ngx_int_t
 ngx_signal_room_join(ngx_signal_session_t *s, ngx_str_t *name)
 {
+    ngx_int_t             rc;
     ngx_queue_t          *q;
     ngx_signal_room_t    *room;
     ngx_signal_member_t  *m;
@@ -148,14 +149,17 @@ ngx_signal_room_join(ngx_signal_session_t *s, ngx_str_t *name)
         return NGX_ERROR;
     }
 
-    if (ngx_signal_presence_join(name, &s->user) != NGX_OK) {
+    rc = ngx_signal_presence_join(name, &s->user, !s->authenticated);
+
+    if (rc != NGX_OK) {
         ngx_free(m);
 
         if (room->nmembers == 0) {
             ngx_signal_room_free(room);
         }
 
-        return NGX_BUSY;
+        /* the quota of one user is the user's to free; the rest is full */
+        return (rc == NGX_SIGNAL_PRESENCE_USER) ? NGX_ABORT : NGX_BUSY;
     }
 
     ngx_memzero(m, sizeof(ngx_signal_member_t));

@@ -32,6 +32,9 @@ static void ngx_signal_session_detached_read(ngx_event_t *rev);
 static void ngx_signal_session_detached_write(ngx_event_t *wev);
 static void ngx_signal_session_release(ngx_signal_session_t *s);
 static void ngx_signal_session_cleanup(void *data);
+static ngx_uint_t ngx_signal_session_user_ok(ngx_str_t *value);
+static ngx_uint_t ngx_signal_bucket_take(ngx_signal_bucket_t *b,
+    ngx_uint_t rate, ngx_uint_t burst, ngx_msec_t period);
 
 
 /*
@@ -74,6 +77,7 @@ ngx_signal_session_start(ngx_http_request_t *r, ngx_array_t *join,
     ngx_queue_t            *q;
     ngx_connection_t       *c;
     ngx_signal_member_t    *m;
+    ngx_signal_tpl_ctx_t    ctx;
     ngx_signal_session_t   *s;
     ngx_signal_loc_conf_t  *slcf;
 
@@ -92,8 +96,23 @@ ngx_signal_session_start(ngx_http_request_t *r, ngx_array_t *join,
     }
 
     if (slcf->user) {
-        if (ngx_http_complex_value(r, slcf->user, &s->user) != NGX_OK) {
+        ngx_memzero(&ctx, sizeof(ngx_signal_tpl_ctx_t));
+        ctx.resolve = ngx_signal_ws_claim;
+        ctx.data = s;
+        ctx.check = ngx_signal_session_user_ok;
+
+        rc = ngx_signal_tpl_eval(r, slcf->user, &ctx, &s->user);
+
+        if (rc == NGX_ERROR) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            return ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST,
+                                         "bad_user", "the user id (%V) may "
+                                         "only contain visible ASCII "
+                                         "characters other than * \" and "
+                                         "\\", &slcf->user->source);
         }
 
         if (s->user.len > slcf->max_name_length) {
@@ -127,16 +146,21 @@ ngx_signal_session_start(ngx_http_request_t *r, ngx_array_t *join,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        if (rc == NGX_BUSY) {
-            ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                          "signal: signal_zone is full, cannot count a "
-                          "connection in \"%V\"; raise its size", &room[i]);
+        /* the pool cleanup takes the connection out of what it joined */
 
-            /* the pool cleanup takes the connection out of what it joined */
+        if (rc == NGX_BUSY) {
             return ngx_signal_http_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                          "zone_full",
                                          "the server has no space for this "
                                          "connection now; retry later");
+        }
+
+        if (rc == NGX_ABORT) {
+            return ngx_signal_http_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                         "user_limit",
+                                         "this user's connections hold "
+                                         "their share of the server's "
+                                         "memory; close some first");
         }
     }
 
@@ -152,8 +176,10 @@ ngx_signal_session_start(ngx_http_request_t *r, ngx_array_t *join,
     s->expire.log = c->log;
     s->expire.cancelable = 1;
 
-    s->sub_tokens = ngx_max(slcf->subscribe_rate, slcf->max_rooms);
-    s->sub_time = ngx_current_msec;
+    s->subscribes.tokens = ngx_max(slcf->subscribe_rate, slcf->max_rooms);
+    s->subscribes.time = ngx_current_msec;
+    s->refreshes.tokens = slcf->refresh_rate;
+    s->refreshes.time = ngx_current_msec;
 
     /*
      * With the Redis engine, the 101 waits until Redis confirmed the
@@ -182,6 +208,29 @@ ngx_signal_session_start(ngx_http_request_t *r, ngx_array_t *join,
     }
 
     return ngx_signal_session_accept(s);
+}
+
+
+/*
+ * A user id (signal_user): visible ASCII other than the characters that
+ * would need escaping or could act as a wildcard.
+ */
+
+static ngx_uint_t
+ngx_signal_session_user_ok(ngx_str_t *value)
+{
+    size_t  i;
+
+    for (i = 0; i < value->len; i++) {
+        if (value->data[i] <= 0x20 || value->data[i] >= 0x7f
+            || value->data[i] == '*' || value->data[i] == '"'
+            || value->data[i] == '\\')
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -283,24 +332,43 @@ ngx_signal_session_expired(ngx_event_t *ev)
 ngx_uint_t
 ngx_signal_session_may_subscribe(ngx_signal_session_t *s)
 {
+    return ngx_signal_bucket_take(&s->subscribes, s->conf->subscribe_rate,
+                                  ngx_max(s->conf->subscribe_rate,
+                                          s->conf->max_rooms),
+                                  1000);
+}
+
+
+/* signal_refresh_rate per minute: each costs a signature verification */
+
+ngx_uint_t
+ngx_signal_session_may_refresh(ngx_signal_session_t *s)
+{
+    return ngx_signal_bucket_take(&s->refreshes, s->conf->refresh_rate,
+                                  s->conf->refresh_rate, 60000);
+}
+
+
+/* one token, if the bucket (refilled rate per period) has one */
+
+static ngx_uint_t
+ngx_signal_bucket_take(ngx_signal_bucket_t *b, ngx_uint_t rate,
+    ngx_uint_t burst, ngx_msec_t period)
+{
     ngx_msec_t  elapsed;
-    ngx_uint_t  rate, burst;
 
-    rate = s->conf->subscribe_rate;
-    burst = ngx_max(rate, s->conf->max_rooms);
-    elapsed = ngx_current_msec - s->sub_time;
+    elapsed = ngx_current_msec - b->time;
 
-    if (elapsed >= 1000) {
-        s->sub_tokens = ngx_min(burst,
-                                s->sub_tokens + rate * (elapsed / 1000));
-        s->sub_time += (elapsed / 1000) * 1000;
+    if (elapsed >= period) {
+        b->tokens = ngx_min(burst, b->tokens + rate * (elapsed / period));
+        b->time += (elapsed / period) * period;
     }
 
-    if (s->sub_tokens == 0) {
+    if (b->tokens == 0) {
         return 0;
     }
 
-    s->sub_tokens--;
+    b->tokens--;
 
     return 1;
 }

@@ -3,10 +3,11 @@
  * Copyright (C) ngx_signal_module authors
  *
  * signal_webhook: a signed third-party webhook becomes a room event.  The
- * signature is checked over the raw body first (HMAC, constant time, any
- * of the configured secrets); nothing is parsed or published for a
+ * signature is checked over the raw body first
+ * (ngx_signal_webhook_verify.c); nothing is parsed or published for a
  * request that fails it.  Then the timestamp window, the JSON body, the
- * deduplication of ids, the mapping to rooms, event and data, and the
+ * mapping to rooms, event and data (only the body, which the signature
+ * covers, fills "{/json/pointer}" placeholders), deduplication, and the
  * publish shared with the notify location.
  */
 
@@ -14,42 +15,30 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/crypto.h>
 #include <yajl/yajl_gen.h>
-#include "ngx_signal.h"
-
-
-#define NGX_SIGNAL_WEBHOOK_MAX_SIGS  8
-
-
-typedef struct {
-    u_char                     *data;
-    size_t                      len;
-} ngx_signal_webhook_part_t;
+#include "ngx_signal_webhook.h"
 
 
 static void ngx_signal_webhook_body(ngx_http_request_t *r);
-static ngx_int_t ngx_signal_webhook_verify(ngx_http_request_t *r,
-    ngx_signal_webhook_conf_t *wh, ngx_str_t *body, ngx_str_t *id,
-    ngx_int_t *rc);
-static ngx_uint_t ngx_signal_webhook_match(ngx_http_request_t *r,
-    ngx_signal_webhook_conf_t *wh, ngx_signal_webhook_part_t *parts,
-    ngx_uint_t nparts, ngx_str_t *sigs, ngx_uint_t nsigs);
-static ngx_int_t ngx_signal_webhook_decode(ngx_pool_t *pool, ngx_str_t *in,
-    ngx_uint_t base64, ngx_str_t *out);
-static ngx_table_elt_t *ngx_signal_webhook_header(ngx_http_request_t *r,
-    ngx_str_t *name);
+static ngx_uint_t ngx_signal_webhook_fresh(ngx_signal_webhook_conf_t *wh,
+    ngx_signal_webhook_delivery_t *dl);
+static ngx_int_t ngx_signal_webhook_dedupe_key(ngx_http_request_t *r,
+    ngx_signal_webhook_conf_t *wh, ngx_signal_webhook_delivery_t *dl,
+    yajl_val json, ngx_uint_t has_nul, ngx_str_t *key, time_t *ttl);
 static ngx_int_t ngx_signal_webhook_map(ngx_http_request_t *r,
     ngx_signal_webhook_conf_t *wh, yajl_val json, ngx_str_t *body,
-    ngx_array_t **events, const char **err);
-static ngx_int_t ngx_signal_webhook_expand(ngx_http_request_t *r,
-    ngx_http_complex_value_t *cv, yajl_val json, ngx_str_t *out);
+    ngx_uint_t has_nul, ngx_array_t **events, const char **err);
+static ngx_int_t ngx_signal_webhook_resolve(void *data,
+    ngx_signal_tpl_part_t *part, ngx_pool_t *pool, ngx_str_t *value);
+static ngx_int_t ngx_signal_webhook_subtree(ngx_http_request_t *r,
+    ngx_signal_webhook_conf_t *wh, yajl_val json, ngx_str_t *data);
 static yajl_val ngx_signal_webhook_pointer(yajl_val v, u_char *p,
     size_t len);
 static ngx_int_t ngx_signal_webhook_scalar(yajl_val v, ngx_str_t *out);
 static ngx_int_t ngx_signal_webhook_serialize(yajl_gen g, yajl_val v);
+
+
+static ngx_signal_log_limit_t  ngx_signal_webhook_unremembered;
 
 
 ngx_int_t
@@ -62,15 +51,18 @@ ngx_signal_webhook_handler(ngx_http_request_t *r)
 static void
 ngx_signal_webhook_body(ngx_http_request_t *r)
 {
-    u_char                     *text;
-    ngx_int_t                   rc;
-    ngx_str_t                   body, id, key;
-    yajl_val                    json;
-    const char                 *err;
-    ngx_array_t                *events;
-    ngx_signal_loc_conf_t      *slcf;
-    ngx_signal_main_conf_t     *smcf;
-    ngx_signal_webhook_conf_t  *wh;
+    u_char                         *text;
+    time_t                          ttl;
+    ngx_int_t                       rc;
+    ngx_uint_t                      has_nul;
+    ngx_str_t                       body, key;
+    yajl_val                        json;
+    const char                     *err;
+    ngx_array_t                    *events;
+    ngx_signal_loc_conf_t          *slcf;
+    ngx_signal_main_conf_t         *smcf;
+    ngx_signal_webhook_conf_t      *wh;
+    ngx_signal_webhook_delivery_t   dl;
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);
     smcf = ngx_http_get_module_main_conf(r, ngx_signal_module);
@@ -85,8 +77,26 @@ ngx_signal_webhook_body(ngx_http_request_t *r)
 
     /* the signature first: nothing else happens for an unsigned request */
 
-    if (ngx_signal_webhook_verify(r, wh, &body, &id, &rc) != NGX_OK) {
-        ngx_http_finalize_request(r, rc);
+    rc = ngx_signal_webhook_verify(r, wh, &body, &dl);
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_finalize_request(r,
+            ngx_signal_http_error(r, NGX_HTTP_UNAUTHORIZED, "unauthorized",
+                                  "missing or invalid signature"));
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (!ngx_signal_webhook_fresh(wh, &dl)) {
+        ngx_http_finalize_request(r,
+            ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST,
+                                  "timestamp_out_of_window",
+                                  "the webhook's timestamp is more than "
+                                  "signal_webhook_tolerance away from now"));
         return;
     }
 
@@ -109,50 +119,33 @@ ngx_signal_webhook_body(ngx_http_request_t *r)
         return;
     }
 
-    if (ngx_signal_webhook_map(r, wh, json, &body, &events, &err) != NGX_OK) {
-        yajl_tree_free(json);
-        ngx_http_finalize_request(r,
-            err ? ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST,
-                                        "invalid_event", "%s", err)
-                : NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
+    /*
+     * The tree's strings end at a NUL: a body with "\u0000" cannot give
+     * a name or an id without it being cut short, so it gives none.
+     */
 
-    /* a Stripe id is in the body; the others came from headers */
+    has_nul = ngx_signal_json_has_nul(body.data, body.len);
 
-    if (wh->preset == NGX_SIGNAL_WEBHOOK_STRIPE
-        && ngx_signal_webhook_scalar(
-               ngx_signal_webhook_pointer(json, (u_char *) "/id", 3), &id)
-           == NGX_OK)
-    {
-        /* it lives in the tree freed below */
-        id.data = ngx_pstrdup(r->pool, &id);
-        if (id.data == NULL) {
-            yajl_tree_free(json);
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
+    rc = ngx_signal_webhook_map(r, wh, json, &body, has_nul, &events, &err);
+
+    if (rc == NGX_OK) {
+        rc = ngx_signal_webhook_dedupe_key(r, wh, &dl, json, has_nul, &key,
+                                           &ttl);
     }
 
     yajl_tree_free(json);
 
-    ngx_str_null(&key);
-
-    if (id.len) {
-        /* the same on every host: the scheme and the sender's id */
-
-        key.data = ngx_pnalloc(r->pool, id.len + NGX_INT_T_LEN + 1);
-        if (key.data == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        key.len = ngx_sprintf(key.data, "%ui:%V", wh->preset, &id)
-                  - key.data;
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r,
+            (rc == NGX_DECLINED)
+            ? ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST,
+                                    "invalid_event", "%s", err)
+            : NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
     }
 
-    if (key.len && ngx_signal_redis == NULL) {
-        rc = ngx_signal_dedupe_check(smcf->zone, &key, wh->tolerance);
+    if (!ngx_signal_redis) {
+        rc = ngx_signal_dedupe_check(smcf->zone, &key, ttl);
 
         if (rc == NGX_DECLINED) {
             ngx_http_finalize_request(r,
@@ -163,17 +156,18 @@ ngx_signal_webhook_body(ngx_http_request_t *r)
 
         if (rc == NGX_ERROR) {
             /* delivered once at least, maybe twice: better than never */
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "signal: cannot remember webhook id \"%V\" "
-                          "(too long, or signal_zone full)", &id);
+            ngx_signal_log_limited(NGX_LOG_WARN, r->connection->log,
+                                   &ngx_signal_webhook_unremembered,
+                                   "signal: cannot remember a webhook "
+                                   "delivery: signal_zone is full; replays "
+                                   "of it are not recognised");
             ngx_str_null(&key);
         }
     }
 
     /* with Redis, the id is remembered there, atomically with the publish */
 
-    rc = ngx_signal_publish(r, events, ngx_signal_redis ? &key : NULL,
-                            wh->tolerance);
+    rc = ngx_signal_publish(r, events, ngx_signal_redis ? &key : NULL, ttl);
 
     if (key.len && ngx_signal_redis == NULL
         && rc >= NGX_HTTP_SPECIAL_RESPONSE)
@@ -186,339 +180,52 @@ ngx_signal_webhook_body(ngx_http_request_t *r)
 }
 
 
+/* signed, and only then: is it fresh? (replays of old deliveries) */
+
+static ngx_uint_t
+ngx_signal_webhook_fresh(ngx_signal_webhook_conf_t *wh,
+    ngx_signal_webhook_delivery_t *dl)
+{
+    time_t  now;
+
+    now = ngx_time();
+
+    return dl->ts == 0
+           || (dl->ts >= now - wh->tolerance && dl->ts <= now + wh->tolerance);
+}
+
+
 /*
- * NGX_OK when a configured secret signs the request; otherwise the answer
- * is sent and *rc is what to finalize with.  *id is the webhook id of the
- * "standard" preset.
+ * The key that makes a replay a duplicate.  Schemes with a signed
+ * timestamp remember the sender's id until the timestamp leaves the
+ * window, so that a replay is a duplicate for as long as it would be
+ * accepted; the others remember the signature itself for
+ * signal_webhook_tolerance.
  */
 
 static ngx_int_t
-ngx_signal_webhook_verify(ngx_http_request_t *r,
-    ngx_signal_webhook_conf_t *wh, ngx_str_t *body, ngx_str_t *id,
-    ngx_int_t *rc)
+ngx_signal_webhook_dedupe_key(ngx_http_request_t *r,
+    ngx_signal_webhook_conf_t *wh, ngx_signal_webhook_delivery_t *dl,
+    yajl_val json, ngx_uint_t has_nul, ngx_str_t *key, time_t *ttl)
 {
-    u_char                     *p, *last, *start, *end;
-    time_t                      ts;
-    ngx_str_t                   name, sigs[NGX_SIGNAL_WEBHOOK_MAX_SIGS];
-    ngx_uint_t                  nsigs, nparts;
-    ngx_table_elt_t            *h, *th, *ih;
-    ngx_signal_webhook_part_t   parts[5];
+    ngx_str_t  id;
 
-    ngx_str_null(id);
-    nsigs = 0;
-    ts = 0;
-    nparts = 0;
+    id = dl->id;
 
-    switch (wh->preset) {
-
-    case NGX_SIGNAL_WEBHOOK_STRIPE:
-
-        /* Stripe-Signature: t=<ts>,v1=<hex>[,v1=<hex>][,v0=...] */
-
-        ngx_str_set(&name, "Stripe-Signature");
-        h = ngx_signal_webhook_header(r, &name);
-
-        if (h == NULL) {
-            goto unauthorized;
-        }
-
-        p = h->value.data;
-        last = p + h->value.len;
-        start = NULL;
-
-        while (p < last) {
-            start = p;
-            end = ngx_strlchr(p, last, ',');
-            end = end ? end : last;
-
-            if (end - start > 2 && start[0] == 't' && start[1] == '=') {
-                ts = ngx_atotm(start + 2, end - start - 2);
-
-            } else if (end - start > 3 && ngx_strncmp(start, "v1=", 3) == 0
-                       && nsigs < NGX_SIGNAL_WEBHOOK_MAX_SIGS)
-            {
-                sigs[nsigs].data = start + 3;
-                sigs[nsigs++].len = end - start - 3;
-            }
-
-            p = (end < last) ? end + 1 : last;
-        }
-
-        if (ts <= 0 || nsigs == 0) {
-            goto unauthorized;
-        }
-
-        parts[0].data = h->value.data;   /* "t=<ts>": the digits */
-        parts[0].len = 0;
-
-        for (p = h->value.data; p < last; p++) {
-            if (p + 1 < last && p[0] == 't' && p[1] == '='
-                && (p == h->value.data || p[-1] == ','))
-            {
-                parts[0].data = p + 2;
-
-                for (start = p + 2; start < last && *start != ','; start++) {
-                    /* void */
-                }
-
-                parts[0].len = start - parts[0].data;
-                break;
-            }
-        }
-
-        parts[1].data = (u_char *) ".";
-        parts[1].len = 1;
-        nparts = 2;
-        break;
-
-    case NGX_SIGNAL_WEBHOOK_STANDARD:
-
-        /* webhook-id, webhook-timestamp, webhook-signature: v1,<b64> ... */
-
-        ngx_str_set(&name, "webhook-id");
-        ih = ngx_signal_webhook_header(r, &name);
-        ngx_str_set(&name, "webhook-timestamp");
-        th = ngx_signal_webhook_header(r, &name);
-        ngx_str_set(&name, "webhook-signature");
-        h = ngx_signal_webhook_header(r, &name);
-
-        if (ih == NULL || th == NULL || h == NULL) {
-            goto unauthorized;
-        }
-
-        ts = ngx_atotm(th->value.data, th->value.len);
-
-        if (ts <= 0) {
-            goto unauthorized;
-        }
-
-        p = h->value.data;
-        last = p + h->value.len;
-
-        while (p < last && nsigs < NGX_SIGNAL_WEBHOOK_MAX_SIGS) {
-            while (p < last && *p == ' ') {
-                p++;
-            }
-
-            start = p;
-
-            while (p < last && *p != ' ') {
-                p++;
-            }
-
-            if (p - start > 3 && ngx_strncmp(start, "v1,", 3) == 0) {
-                sigs[nsigs].data = start + 3;
-                sigs[nsigs++].len = p - start - 3;
-            }
-        }
-
-        if (nsigs == 0) {
-            goto unauthorized;
-        }
-
-        parts[0].data = ih->value.data;
-        parts[0].len = ih->value.len;
-        parts[1].data = (u_char *) ".";
-        parts[1].len = 1;
-        parts[2].data = th->value.data;
-        parts[2].len = th->value.len;
-        parts[3].data = (u_char *) ".";
-        parts[3].len = 1;
-        nparts = 4;
-
-        *id = ih->value;
-        break;
-
-    default:
-
-        /* one header: [prefix]<hex or base64> */
-
-        h = ngx_signal_webhook_header(r, &wh->header);
-
-        if (h == NULL || h->value.len <= wh->prefix.len
-            || ngx_strncasecmp(h->value.data, wh->prefix.data,
-                               wh->prefix.len) != 0)
-        {
-            goto unauthorized;
-        }
-
-        sigs[0].data = h->value.data + wh->prefix.len;
-        sigs[0].len = h->value.len - wh->prefix.len;
-        nsigs = 1;
-    }
-
-    parts[nparts].data = body->data;
-    parts[nparts++].len = body->len;
-
-    if (!ngx_signal_webhook_match(r, wh, parts, nparts, sigs, nsigs)) {
-        goto unauthorized;
-    }
-
-    /* signed, and only then: is it fresh? (replays of old deliveries) */
-
-    if (ts && (ts < ngx_time() - wh->tolerance
-               || ts > ngx_time() + wh->tolerance))
+    if (wh->preset == NGX_SIGNAL_WEBHOOK_STRIPE
+        && (has_nul
+            || ngx_signal_webhook_scalar(
+                   ngx_signal_webhook_pointer(json, (u_char *) "/id", 3),
+                   &id)
+               != NGX_OK))
     {
-        *rc = ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST,
-                                    "timestamp_out_of_window",
-                                    "the webhook's timestamp is more than "
-                                    "signal_webhook_tolerance away from now");
-        return NGX_DECLINED;
+        /* no usable event id: the signature identifies the delivery */
+        ngx_str_null(&id);
     }
 
-    return NGX_OK;
+    *ttl = dl->ts ? dl->ts + wh->tolerance - ngx_time() + 1 : wh->tolerance;
 
-unauthorized:
-
-    *rc = ngx_signal_http_error(r, NGX_HTTP_UNAUTHORIZED, "unauthorized",
-                                "missing or invalid signature");
-    return NGX_DECLINED;
-}
-
-
-/* any configured secret signs any of the signatures (constant time) */
-
-static ngx_uint_t
-ngx_signal_webhook_match(ngx_http_request_t *r,
-    ngx_signal_webhook_conf_t *wh, ngx_signal_webhook_part_t *parts,
-    ngx_uint_t nparts, ngx_str_t *sigs, ngx_uint_t nsigs)
-{
-    u_char                    *p, mac[EVP_MAX_MD_SIZE];
-    size_t                     len;
-    ngx_str_t                  secret, key, input, sig;
-    ngx_uint_t                 i, j, ok;
-    unsigned int               maclen;
-    ngx_http_complex_value_t  *cv;
-
-    len = 0;
-
-    for (i = 0; i < nparts; i++) {
-        len += parts[i].len;
-    }
-
-    input.data = ngx_pnalloc(r->pool, len + 1);
-    if (input.data == NULL) {
-        return 0;
-    }
-
-    p = input.data;
-
-    for (i = 0; i < nparts; i++) {
-        p = ngx_cpymem(p, parts[i].data, parts[i].len);
-    }
-
-    input.len = p - input.data;
-
-    cv = wh->secrets->elts;
-    ok = 0;
-
-    for (i = 0; i < wh->secrets->nelts; i++) {
-
-        if (ngx_http_complex_value(r, &cv[i], &secret) != NGX_OK
-            || secret.len == 0)
-        {
-            continue;
-        }
-
-        key = secret;
-
-        /* Airtable and Standard Webhooks secrets are base64 keys */
-
-        if (wh->preset == NGX_SIGNAL_WEBHOOK_STANDARD
-            && secret.len > 6 && ngx_strncmp(secret.data, "whsec_", 6) == 0)
-        {
-            secret.data += 6;
-            secret.len -= 6;
-        }
-
-        if ((wh->preset == NGX_SIGNAL_WEBHOOK_AIRTABLE
-             || wh->preset == NGX_SIGNAL_WEBHOOK_STANDARD)
-            && ngx_signal_webhook_decode(r->pool, &secret, 1, &key) != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "signal: a webhook secret of this location is not "
-                          "base64; check signal_webhook_secret");
-            continue;
-        }
-
-        if (HMAC(wh->md, key.data, (int) key.len, input.data, input.len,
-                 mac, &maclen)
-            == NULL)
-        {
-            continue;
-        }
-
-        for (j = 0; j < nsigs; j++) {
-            if (ngx_signal_webhook_decode(r->pool, &sigs[j], wh->base64, &sig)
-                == NGX_OK
-                && sig.len == maclen)
-            {
-                ok |= (CRYPTO_memcmp(sig.data, mac, maclen) == 0);
-            }
-        }
-    }
-
-    return ok;
-}
-
-
-static ngx_int_t
-ngx_signal_webhook_decode(ngx_pool_t *pool, ngx_str_t *in,
-    ngx_uint_t base64, ngx_str_t *out)
-{
-    u_char    *dst;
-    size_t     i;
-    ngx_int_t  hi, lo;
-
-    if (base64) {
-        dst = ngx_pnalloc(pool, ngx_base64_decoded_length(in->len) + 1);
-        if (dst == NULL) {
-            return NGX_ERROR;
-        }
-
-        out->data = dst;
-        return ngx_decode_base64(out, in);
-    }
-
-    if (in->len % 2) {
-        return NGX_ERROR;
-    }
-
-    dst = ngx_pnalloc(pool, in->len / 2 + 1);
-    if (dst == NULL) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < in->len; i += 2) {
-        hi = ngx_hextoi(&in->data[i], 1);
-        lo = ngx_hextoi(&in->data[i + 1], 1);
-
-        if (hi == NGX_ERROR || lo == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-        dst[i / 2] = (u_char) (hi * 16 + lo);
-    }
-
-    out->data = dst;
-    out->len = in->len / 2;
-
-    return NGX_OK;
-}
-
-
-static ngx_table_elt_t *
-ngx_signal_webhook_header(ngx_http_request_t *r, ngx_str_t *name)
-{
-    u_char  low[64];
-
-    if (name->len >= sizeof(low)) {
-        return NULL;
-    }
-
-    ngx_strlow(low, name->data, name->len);
-
-    return ngx_signal_http_find_header(r, (char *) low, name->len, NULL);
+    return ngx_signal_webhook_key(r, dl, &id, key);
 }
 
 
@@ -526,21 +233,23 @@ ngx_signal_webhook_header(ngx_http_request_t *r, ngx_str_t *name)
 
 static ngx_int_t
 ngx_signal_webhook_map(ngx_http_request_t *r, ngx_signal_webhook_conf_t *wh,
-    yajl_val json, ngx_str_t *body, ngx_array_t **events, const char **err)
+    yajl_val json, ngx_str_t *body, ngx_uint_t has_nul, ngx_array_t **events,
+    const char **err)
 {
-    size_t                     len;
+    ngx_int_t                  rc;
     ngx_str_t                 *room;
-    yajl_gen                   g;
-    yajl_val                   v;
     ngx_uint_t                 i;
-    const char                *e;
-    const unsigned char       *buf;
+    ngx_signal_tpl_t          *tpl;
     ngx_signal_event_t        *ev;
+    ngx_signal_tpl_ctx_t       ctx;
     ngx_signal_loc_conf_t     *slcf;
-    ngx_http_complex_value_t  *cv;
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);
     *err = NULL;
+
+    ngx_memzero(&ctx, sizeof(ngx_signal_tpl_ctx_t));
+    ctx.resolve = has_nul ? NULL : ngx_signal_webhook_resolve;
+    ctx.data = json;
 
     *events = ngx_array_create(r->pool, 1, sizeof(ngx_signal_event_t));
     if (*events == NULL) {
@@ -555,28 +264,35 @@ ngx_signal_webhook_map(ngx_http_request_t *r, ngx_signal_webhook_conf_t *wh,
     }
 
     ev->nrooms = wh->rooms->nelts;
-    cv = wh->rooms->elts;
+    tpl = wh->rooms->elts;
 
     for (i = 0; i < wh->rooms->nelts; i++) {
         room = &ev->rooms[i];
 
-        if (ngx_signal_webhook_expand(r, &cv[i], json, room) != NGX_OK) {
-            *err = "the body lacks a value signal_webhook_room names";
-            return NGX_DECLINED;
+        rc = ngx_signal_tpl_eval(r, &tpl[i], &ctx, room);
+
+        if (rc != NGX_OK) {
+            *err = has_nul
+                   ? "the body has a \\u0000, which no room can have"
+                   : "the body lacks a value signal_webhook_room names";
+            return rc;
         }
 
-        e = ngx_signal_room_check(room->data, room->len,
-                                  slcf->max_name_length, 0);
-        if (e) {
+        if (ngx_signal_room_check(room->data, room->len,
+                                  slcf->max_name_length, 0))
+        {
             *err = "signal_webhook_room maps to an invalid room name";
             return NGX_DECLINED;
         }
     }
 
-    if (ngx_signal_webhook_expand(r, wh->event, json, &ev->event) != NGX_OK)
-    {
-        *err = "the body lacks a value signal_webhook_event names";
-        return NGX_DECLINED;
+    rc = ngx_signal_tpl_eval(r, wh->event, &ctx, &ev->event);
+
+    if (rc != NGX_OK) {
+        *err = has_nul
+               ? "the body has a \\u0000, which no event name can have"
+               : "the body lacks a value signal_webhook_event names";
+        return rc;
     }
 
     if (ngx_signal_event_name_check(ev->event.data, ev->event.len,
@@ -586,16 +302,54 @@ ngx_signal_webhook_map(ngx_http_request_t *r, ngx_signal_webhook_conf_t *wh,
         return NGX_DECLINED;
     }
 
-    if (wh->data.len == 0) {
+    rc = ngx_signal_webhook_subtree(r, wh, json, &ev->data);
+
+    if (rc == NGX_DECLINED) {
+        *err = "the body has no value at signal_webhook_data";
+    }
+
+    if (rc == NGX_OK && wh->data.len == 0) {
         /* the body as it came: validated JSON, never re-serialised */
         ev->data = *body;
+    }
+
+    return rc;
+}
+
+
+/* a "{/json/pointer}" of a template: a scalar of the body */
+
+static ngx_int_t
+ngx_signal_webhook_resolve(void *data, ngx_signal_tpl_part_t *part,
+    ngx_pool_t *pool, ngx_str_t *value)
+{
+    yajl_val  json = data;
+
+    return ngx_signal_webhook_scalar(
+               ngx_signal_webhook_pointer(json, part->text.data,
+                                          part->text.len),
+               value);
+}
+
+
+/* signal_webhook_data: the sub-tree, serialised (the body without it) */
+
+static ngx_int_t
+ngx_signal_webhook_subtree(ngx_http_request_t *r, ngx_signal_webhook_conf_t *wh,
+    yajl_val json, ngx_str_t *data)
+{
+    size_t                len;
+    yajl_gen              g;
+    yajl_val              v;
+    const unsigned char  *buf;
+
+    if (wh->data.len == 0) {
         return NGX_OK;
     }
 
     v = ngx_signal_webhook_pointer(json, wh->data.data, wh->data.len);
 
     if (v == NULL) {
-        *err = "the body has no value at signal_webhook_data";
         return NGX_DECLINED;
     }
 
@@ -611,94 +365,18 @@ ngx_signal_webhook_map(ngx_http_request_t *r, ngx_signal_webhook_conf_t *wh,
         return NGX_ERROR;
     }
 
-    ev->data.data = ngx_pnalloc(r->pool, len);
-    if (ev->data.data == NULL) {
+    data->data = ngx_pnalloc(r->pool, len);
+    if (data->data == NULL) {
         yajl_gen_free(g);
         return NGX_ERROR;
     }
 
-    ngx_memcpy(ev->data.data, buf, len);
-    ev->data.len = len;
+    ngx_memcpy(data->data, buf, len);
+    data->len = len;
 
     yajl_gen_free(g);
 
     return NGX_OK;
-}
-
-
-/* nginx variables first, then "{/json/pointer}" from the body */
-
-static ngx_int_t
-ngx_signal_webhook_expand(ngx_http_request_t *r, ngx_http_complex_value_t *cv,
-    yajl_val json, ngx_str_t *out)
-{
-    u_char     *p, *last, *open, *close, *dst;
-    size_t      len;
-    ngx_str_t   tpl, value;
-
-    if (ngx_http_complex_value(r, cv, &tpl) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    last = tpl.data + tpl.len;
-    len = 0;
-
-    /* two passes: the length, then the text */
-
-    for (dst = NULL; /* void */ ; dst = out->data) {
-        p = tpl.data;
-
-        while (p < last) {
-            open = ngx_strlchr(p, last, '{');
-            close = open ? ngx_strlchr(open, last, '}') : NULL;
-
-            if (open == NULL || close == NULL || open + 1 == close
-                || open[1] != '/')
-            {
-                close = last;
-                open = last;
-            }
-
-            if (dst) {
-                dst = ngx_cpymem(dst, p, open - p);
-
-            } else {
-                len += open - p;
-            }
-
-            if (open == last) {
-                break;
-            }
-
-            if (ngx_signal_webhook_scalar(
-                    ngx_signal_webhook_pointer(json, open + 1,
-                                               close - open - 1),
-                    &value)
-                != NGX_OK)
-            {
-                return NGX_DECLINED;
-            }
-
-            if (dst) {
-                dst = ngx_cpymem(dst, value.data, value.len);
-
-            } else {
-                len += value.len;
-            }
-
-            p = close + 1;
-        }
-
-        if (dst) {
-            out->len = dst - out->data;
-            return NGX_OK;
-        }
-
-        out->data = ngx_pnalloc(r->pool, len + 1);
-        if (out->data == NULL) {
-            return NGX_ERROR;
-        }
-    }
 }
 
 

@@ -15,6 +15,10 @@
 #include "ngx_signal.h"
 
 
+static ngx_int_t ngx_signal_webhook_template(ngx_conf_t *cf,
+    ngx_command_t *cmd, ngx_str_t *value, ngx_signal_tpl_t *tpl);
+
+
 void
 ngx_signal_webhook_init_conf(ngx_signal_webhook_conf_t *conf)
 {
@@ -150,44 +154,73 @@ ngx_signal_webhook_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* signal_webhook_secret and signal_webhook_room: lists of values */
+/*
+ * signal_webhook_room and signal_webhook_event: templates with
+ * "{/json/pointer}" placeholders from the signed body.  A variable is
+ * allowed but warned about: the signature does not cover it.
+ */
 
-char *
-ngx_signal_webhook_values(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+static ngx_int_t
+ngx_signal_webhook_template(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *value, ngx_signal_tpl_t *tpl)
 {
-    char  *p = conf;
+    ngx_signal_tpl_part_t  *var;
 
-    ngx_str_t                  *value;
-    ngx_uint_t                  i;
-    ngx_array_t               **list;
-    ngx_http_complex_value_t   *cv;
-
-    list = (ngx_array_t **) (p + cmd->offset);
-
-    if (*list != NGX_CONF_UNSET_PTR) {
-        return "is duplicate; list every value in one directive";
+    if (value->len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\" takes no empty "
+                           "value", &cmd->name);
+        return NGX_ERROR;
     }
 
-    *list = ngx_array_create(cf->pool, cf->args->nelts - 1,
-                             sizeof(ngx_http_complex_value_t));
-    if (*list == NULL) {
+    if (ngx_signal_tpl_compile(cf, value, NGX_SIGNAL_TPL_POINTERS, tpl)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    var = ngx_signal_tpl_first_variable(tpl);
+
+    if (var) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"%V\" uses $%V, which the webhook signature "
+                           "does not cover: a replayed delivery could be "
+                           "published under another name; map from the "
+                           "signed body with {/json/pointer} instead",
+                           &cmd->name, &var->text);
+    }
+
+    return NGX_OK;
+}
+
+
+char *
+ngx_signal_webhook_room(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_signal_loc_conf_t *slcf = conf;
+
+    ngx_str_t         *value;
+    ngx_uint_t         i;
+    ngx_signal_tpl_t  *tpl;
+
+    if (slcf->webhook.rooms != NGX_CONF_UNSET_PTR) {
+        return "is duplicate; list every room in one directive";
+    }
+
+    slcf->webhook.rooms = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                           sizeof(ngx_signal_tpl_t));
+    if (slcf->webhook.rooms == NULL) {
         return NGX_CONF_ERROR;
     }
 
     value = cf->args->elts;
 
     for (i = 1; i < cf->args->nelts; i++) {
-
-        if (value[i].len == 0) {
-            return "takes no empty value";
-        }
-
-        cv = ngx_array_push(*list);
-        if (cv == NULL) {
+        tpl = ngx_array_push(slcf->webhook.rooms);
+        if (tpl == NULL) {
             return NGX_CONF_ERROR;
         }
 
-        if (ngx_signal_conf_complex(cf, &value[i], cv) != NGX_OK) {
+        if (ngx_signal_webhook_template(cf, cmd, &value[i], tpl) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
     }
@@ -209,13 +242,12 @@ ngx_signal_webhook_event(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    slcf->webhook.event = ngx_palloc(cf->pool,
-                                     sizeof(ngx_http_complex_value_t));
+    slcf->webhook.event = ngx_palloc(cf->pool, sizeof(ngx_signal_tpl_t));
     if (slcf->webhook.event == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_signal_conf_complex(cf, &value[1], slcf->webhook.event)
+    if (ngx_signal_webhook_template(cf, cmd, &value[1], slcf->webhook.event)
         != NGX_OK)
     {
         return NGX_CONF_ERROR;

@@ -34,6 +34,7 @@ static ngx_int_t ngx_signal_ws_authenticate(ngx_http_request_t *r,
     ngx_signal_session_t *s, ngx_signal_loc_conf_t *slcf, ngx_int_t *rc);
 static ngx_int_t ngx_signal_ws_eval_rooms(ngx_http_request_t *r,
     ngx_array_t *values, ngx_uint_t allow, ngx_array_t **result);
+static ngx_uint_t ngx_signal_ws_literal(ngx_str_t *value);
 
 
 ngx_int_t
@@ -152,7 +153,7 @@ ngx_signal_ws_handler(ngx_http_request_t *r)
     }
 
     rc = ngx_signal_ws_eval_rooms(r, slcf->allow_subscribe, 1, &allow);
-    if (rc != NGX_OK) {
+    if (rc != NGX_OK || allow == NULL) {
         return rc;
     }
 
@@ -294,8 +295,12 @@ ngx_signal_ws_subprotocol(ngx_http_request_t *r, ngx_signal_loc_conf_t *slcf)
 
 /*
  * Evaluate signal_join (allow == 0) or signal_allow_subscribe patterns.
- * A join that evaluates to an invalid room refuses the handshake: the
- * client asked for something its request does not entitle it to.
+ * What a variable or claim gives is literal text inside a name: a value
+ * that is not made of name characters (a "*" above all, which would turn
+ * a room into a family or widen a rule) refuses the handshake, and so
+ * does a join that evaluates to an invalid room: the client asked for
+ * something its request does not entitle it to.  A pattern that came out
+ * invalid otherwise (an absent claim) simply matches nothing.
  * On a refusal *result is NULL and the return value is the handler's.
  */
 
@@ -303,12 +308,14 @@ static ngx_int_t
 ngx_signal_ws_eval_rooms(ngx_http_request_t *r, ngx_array_t *values,
     ngx_uint_t allow, ngx_array_t **result)
 {
+    ngx_int_t                  rc;
     ngx_str_t                 *room;
     ngx_uint_t                 i;
     ngx_array_t               *rooms;
-    const char                *err;
+    const char                *err, *name;
+    ngx_signal_tpl_t          *tpl;
+    ngx_signal_tpl_ctx_t       ctx;
     ngx_signal_loc_conf_t     *slcf;
-    ngx_http_complex_value_t  *cv;
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);
 
@@ -324,7 +331,8 @@ ngx_signal_ws_eval_rooms(ngx_http_request_t *r, ngx_array_t *values,
         return NGX_OK;
     }
 
-    cv = values->elts;
+    name = allow ? "signal_allow_subscribe" : "signal_join";
+    tpl = values->elts;
 
     for (i = 0; i < values->nelts; i++) {
 
@@ -333,12 +341,33 @@ ngx_signal_ws_eval_rooms(ngx_http_request_t *r, ngx_array_t *values,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        if (ngx_http_complex_value(r, &cv[i], room) != NGX_OK) {
+        ngx_memzero(&ctx, sizeof(ngx_signal_tpl_ctx_t));
+        ctx.resolve = ngx_signal_ws_claim;
+        ctx.data = ngx_http_get_module_ctx(r, ngx_signal_module);
+        ctx.check = ngx_signal_ws_literal;
+
+        rc = ngx_signal_tpl_eval(r, &tpl[i], &ctx, room);
+
+        if (rc == NGX_ERROR) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+        if (rc == NGX_DECLINED) {
+            *result = NULL;
+            return ngx_signal_http_error(r, NGX_HTTP_FORBIDDEN,
+                                         allow ? "allow_refused"
+                                               : "join_refused",
+                                         "%s \"%V\": the value of %s%V may "
+                                         "only contain A-Z a-z 0-9 "
+                                         "_ . : @ / + = -", name,
+                                         &tpl[i].source,
+                                         (ctx.bad->type
+                                          == NGX_SIGNAL_TPL_CLAIM)
+                                         ? "$signal_claim_" : "$",
+                                         &ctx.bad->text);
+        }
+
         if (allow) {
-            /* a pattern that came out invalid simply matches nothing */
             continue;
         }
 
@@ -356,6 +385,43 @@ ngx_signal_ws_eval_rooms(ngx_http_request_t *r, ngx_array_t *values,
     }
 
     return NGX_OK;
+}
+
+
+/* a claim of the handshake's token; an absent one is empty */
+
+ngx_int_t
+ngx_signal_ws_claim(void *data, ngx_signal_tpl_part_t *part,
+    ngx_pool_t *pool, ngx_str_t *value)
+{
+    ngx_int_t              rc;
+    ngx_signal_session_t  *s = data;
+
+    if (s == NULL || s->jwt.claims == NULL) {
+        ngx_str_null(value);
+        return NGX_OK;
+    }
+
+    rc = ngx_signal_jwt_claim(s->jwt.claims, &part->text, pool, value);
+
+    if (rc == NGX_DECLINED) {
+        ngx_str_null(value);
+        return NGX_OK;
+    }
+
+    return rc;
+}
+
+
+/* what a variable gives to a room: name characters only, maybe none */
+
+static ngx_uint_t
+ngx_signal_ws_literal(ngx_str_t *value)
+{
+    return value->len == 0
+           || ngx_signal_event_name_check(value->data, value->len,
+                                          value->len)
+              == NULL;
 }
 
 
@@ -433,6 +499,8 @@ ngx_signal_ws_authenticate(ngx_http_request_t *r, ngx_signal_session_t *s,
                                     "%s", reason);
         return NGX_DECLINED;
     }
+
+    s->authenticated = 1;
 
     return NGX_OK;
 }

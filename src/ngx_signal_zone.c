@@ -31,13 +31,19 @@ ngx_signal_stats_t         *ngx_signal_stats;
 ngx_signal_worker_stats_t  *ngx_signal_worker_stats;
 
 
+static ngx_int_t ngx_signal_zone_percent(ngx_conf_t *cf, ngx_str_t *value,
+    char *name, ngx_uint_t min, ngx_uint_t max, ngx_uint_t *percent);
 static ngx_int_t ngx_signal_zone_init(ngx_shm_zone_t *shm_zone, void *data);
-static void ngx_signal_zone_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static void ngx_signal_zone_limits(ngx_signal_zone_ctx_t *ctx);
 static ngx_int_t ngx_signal_zone_append(ngx_signal_zone_ctx_t *ctx,
     ngx_array_t *events, uint64_t *seqs, uint64_t *masks);
 static void ngx_signal_zone_log_gc(ngx_signal_zone_ctx_t *ctx);
+static ngx_int_t ngx_signal_zone_evict(ngx_signal_zone_ctx_t *ctx);
 
+
+/*
+ * signal_zone name:size [reserve=N%] [anonymous=N%] [user=N%];
+ */
 
 char *
 ngx_signal_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -47,6 +53,7 @@ ngx_signal_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     u_char                 *p;
     ssize_t                 size;
     ngx_str_t              *value, name, s;
+    ngx_uint_t              i;
     ngx_signal_zone_ctx_t  *ctx;
 
     if (smcf->zone) {
@@ -90,6 +97,31 @@ ngx_signal_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    ctx->reserve = 25;
+    ctx->anonymous = 50;
+    ctx->user = 10;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (ngx_signal_zone_percent(cf, &value[i], "reserve=", 0, 90,
+                                    &ctx->reserve)
+            == NGX_OK
+            || ngx_signal_zone_percent(cf, &value[i], "anonymous=", 1, 100,
+                                       &ctx->anonymous)
+               == NGX_OK
+            || ngx_signal_zone_percent(cf, &value[i], "user=", 1, 100,
+                                       &ctx->user)
+               == NGX_OK)
+        {
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" of signal_zone: use "
+                           "reserve=N%% (0-90), anonymous=N%% (1-100), "
+                           "user=N%% (1-100)", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
     smcf->zone = ngx_shared_memory_add(cf, &name, size, &ngx_signal_module);
     if (smcf->zone == NULL) {
         return NGX_CONF_ERROR;
@@ -106,6 +138,37 @@ ngx_signal_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     smcf->zone->data = ctx;
 
     return NGX_CONF_OK;
+}
+
+
+/* "name=N%": NGX_OK, NGX_DECLINED for another parameter, or refused */
+
+static ngx_int_t
+ngx_signal_zone_percent(ngx_conf_t *cf, ngx_str_t *value, char *name,
+    ngx_uint_t min, ngx_uint_t max, ngx_uint_t *percent)
+{
+    size_t     len;
+    ngx_int_t  n;
+
+    len = ngx_strlen(name);
+
+    if (value->len <= len || ngx_strncmp(value->data, name, len) != 0) {
+        return NGX_DECLINED;
+    }
+
+    n = NGX_ERROR;
+
+    if (value->data[value->len - 1] == '%') {
+        n = ngx_atoi(value->data + len, value->len - len - 1);
+    }
+
+    if (n == NGX_ERROR || (ngx_uint_t) n < min || (ngx_uint_t) n > max) {
+        return NGX_DECLINED;
+    }
+
+    *percent = n;
+
+    return NGX_OK;
 }
 
 
@@ -136,10 +199,14 @@ ngx_signal_zone_init(ngx_shm_zone_t *shm_zone, void *data)
         /* tells the old workers they are being replaced, not stopped */
         (void) ngx_atomic_fetch_add(&ctx->sh->generation, 1);
 
+        ngx_signal_zone_limits(ctx);
+
         return NGX_OK;
     }
 
     ctx->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    ngx_signal_zone_limits(ctx);
 
     if (shm_zone->shm.exists) {
         ctx->sh = ctx->shpool->data;
@@ -156,12 +223,15 @@ ngx_signal_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     ctx->sh->magic = NGX_SIGNAL_ZONE_MAGIC;
 
     ngx_rbtree_init(&ctx->sh->rbtree, &ctx->sh->sentinel,
-                    ngx_signal_zone_rbtree_insert);
+                    ngx_str_rbtree_insert_value);
     ngx_queue_init(&ctx->sh->lru);
 
     ngx_rbtree_init(&ctx->sh->seen, &ctx->sh->seen_sentinel,
-                    ngx_signal_dedupe_insert);
+                    ngx_str_rbtree_insert_value);
     ngx_queue_init(&ctx->sh->seen_queue);
+
+    ngx_rbtree_init(&ctx->sh->accounts, &ctx->sh->accounts_sentinel,
+                    ngx_str_rbtree_insert_value);
 
     /* a new id for every new zone: a restarted nginx is another instance */
 
@@ -185,74 +255,62 @@ ngx_signal_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
+/* the byte limits of the presence quota, from this cycle's percents */
+
 static void
-ngx_signal_zone_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+ngx_signal_zone_limits(ngx_signal_zone_ctx_t *ctx)
 {
-    ngx_rbtree_node_t       **p;
-    ngx_signal_zone_room_t   *r, *rt;
+    size_t  usable;
 
-    for ( ;; ) {
+    usable = ctx->shpool->end - ctx->shpool->start;
 
-        if (node->key < temp->key) {
-            p = &temp->left;
+    ctx->presence_max = usable / 100 * (100 - ctx->reserve);
+    ctx->anonymous_max = usable / 100 * ctx->anonymous;
+    ctx->user_max = usable / 100 * ctx->user;
+}
 
-        } else if (node->key > temp->key) {
-            p = &temp->right;
 
-        } else {
-            r = (ngx_signal_zone_room_t *) node;
-            rt = (ngx_signal_zone_room_t *) temp;
+/*
+ * A node of a name tree, its key copied in at offset (the key bytes at
+ * the end of the node); not inserted.  Under the lock.
+ */
 
-            p = (ngx_memn2cmp(r->name, rt->name, r->len, rt->len) < 0)
-                ? &temp->left : &temp->right;
-        }
+void *
+ngx_signal_zone_node_alloc(ngx_signal_zone_ctx_t *ctx, size_t offset,
+    ngx_str_t *key)
+{
+    u_char          *p;
+    ngx_str_node_t  *sn;
 
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
+    p = ngx_slab_alloc_locked(ctx->shpool, offset + key->len);
+    if (p == NULL) {
+        return NULL;
     }
 
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
+    ngx_memzero(p, offset);
+    ngx_memcpy(p + offset, key->data, key->len);
+
+    sn = (ngx_str_node_t *) p;
+    sn->str.data = p + offset;
+    sn->str.len = key->len;
+    sn->node.key = ngx_crc32_short(key->data, key->len);
+
+    return p;
+}
+
+
+void *
+ngx_signal_zone_node_find(ngx_rbtree_t *tree, ngx_str_t *key)
+{
+    return ngx_str_rbtree_lookup(tree, key,
+                                 ngx_crc32_short(key->data, key->len));
 }
 
 
 ngx_signal_zone_room_t *
-ngx_signal_zone_lookup(ngx_signal_zone_ctx_t *ctx, ngx_str_t *name,
-    uint32_t hash)
+ngx_signal_zone_lookup(ngx_signal_zone_ctx_t *ctx, ngx_str_t *name)
 {
-    ngx_int_t                rc;
-    ngx_rbtree_node_t       *node, *sentinel;
-    ngx_signal_zone_room_t  *room;
-
-    node = ctx->sh->rbtree.root;
-    sentinel = ctx->sh->rbtree.sentinel;
-
-    while (node != sentinel) {
-
-        if (hash != node->key) {
-            node = (hash < node->key) ? node->left : node->right;
-            continue;
-        }
-
-        room = (ngx_signal_zone_room_t *) node;
-
-        rc = ngx_memn2cmp(name->data, room->name, name->len, room->len);
-
-        if (rc == 0) {
-            return room;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
+    return ngx_signal_zone_node_find(&ctx->sh->rbtree, name);
 }
 
 
@@ -262,19 +320,16 @@ ngx_signal_zone_lookup(ngx_signal_zone_ctx_t *ctx, ngx_str_t *name,
  */
 
 ngx_signal_zone_room_t *
-ngx_signal_zone_create(ngx_signal_zone_ctx_t *ctx, ngx_str_t *name,
-    uint32_t hash)
+ngx_signal_zone_create(ngx_signal_zone_ctx_t *ctx, ngx_str_t *name)
 {
-    size_t                   size;
     ngx_uint_t               evicted;
-    ngx_queue_t             *q;
-    ngx_signal_zone_room_t  *room, *old;
-
-    size = offsetof(ngx_signal_zone_room_t, name) + name->len;
+    ngx_signal_zone_room_t  *room;
 
     for (evicted = 0; /* void */ ; evicted++) {
 
-        room = ngx_slab_alloc_locked(ctx->shpool, size);
+        room = ngx_signal_zone_node_alloc(ctx,
+                                     offsetof(ngx_signal_zone_room_t, name),
+                                     name);
         if (room) {
             break;
         }
@@ -285,37 +340,54 @@ ngx_signal_zone_create(ngx_signal_zone_ctx_t *ctx, ngx_str_t *name,
          * runs under the lock.
          */
 
-        if (ngx_queue_empty(&ctx->sh->lru)
-            || evicted == NGX_SIGNAL_ZONE_MAX_EVICT)
+        if (evicted == NGX_SIGNAL_ZONE_MAX_EVICT
+            || ngx_signal_zone_evict(ctx) != NGX_OK)
         {
             return NULL;
         }
-
-        q = ngx_queue_head(&ctx->sh->lru);
-        old = ngx_queue_data(q, ngx_signal_zone_room_t, lru);
-
-        if (old->batch == ctx->sh->batch) {
-            /* the whole zone is this batch: it does not fit */
-            return NULL;
-        }
-
-        ngx_queue_remove(q);
-        ngx_rbtree_delete(&ctx->sh->rbtree, &old->node);
-        ngx_slab_free_locked(ctx->shpool, old);
-        ctx->sh->stats.rooms--;
     }
 
-    ngx_memzero(room, offsetof(ngx_signal_zone_room_t, name));
-
-    room->node.key = hash;
-    room->len = (u_short) name->len;
-    ngx_memcpy(room->name, name->data, name->len);
-
-    ngx_rbtree_insert(&ctx->sh->rbtree, &room->node);
+    ngx_rbtree_insert(&ctx->sh->rbtree, &room->sn.node);
     ngx_queue_insert_tail(&ctx->sh->lru, &room->lru);
     ctx->sh->stats.rooms++;
 
     return room;
+}
+
+
+/*
+ * Under the lock: forget the least recently published room nobody is
+ * connected to.  NGX_DECLINED when there is none, or when it is used by
+ * the operation under way (the whole zone is that operation).
+ */
+
+static ngx_int_t
+ngx_signal_zone_evict(ngx_signal_zone_ctx_t *ctx)
+{
+    ngx_queue_t             *q;
+    ngx_signal_zone_room_t  *old;
+
+    if (ngx_queue_empty(&ctx->sh->lru)) {
+        return NGX_DECLINED;
+    }
+
+    q = ngx_queue_head(&ctx->sh->lru);
+    old = ngx_queue_data(q, ngx_signal_zone_room_t, lru);
+
+    if (old->batch == ctx->sh->batch) {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "signal: zone full, forgetting idle room \"%V\"",
+                   &old->sn.str);
+
+    ngx_queue_remove(q);
+    ngx_rbtree_delete(&ctx->sh->rbtree, &old->sn.node);
+    ngx_slab_free_locked(ctx->shpool, old);
+    ctx->sh->stats.rooms--;
+
+    return NGX_OK;
 }
 
 
@@ -331,7 +403,6 @@ ngx_int_t
 ngx_signal_zone_assign(ngx_shm_zone_t *zone, ngx_array_t *events,
     uint64_t *seqs, ngx_pool_t *pool, uint64_t *wake)
 {
-    uint32_t                 hash;
     uint64_t                *masks, mask;
     ngx_uint_t               i, j, n;
     ngx_signal_event_t      *ev;
@@ -367,12 +438,10 @@ ngx_signal_zone_assign(ngx_shm_zone_t *zone, ngx_array_t *events,
     for (i = 0; i < events->nelts; i++) {
         for (j = 0; j < ev[i].nrooms; j++) {
 
-            hash = ngx_crc32_short(ev[i].rooms[j].data, ev[i].rooms[j].len);
-
-            room = ngx_signal_zone_lookup(ctx, &ev[i].rooms[j], hash);
+            room = ngx_signal_zone_lookup(ctx, &ev[i].rooms[j]);
 
             if (room == NULL) {
-                room = ngx_signal_zone_create(ctx, &ev[i].rooms[j], hash);
+                room = ngx_signal_zone_create(ctx, &ev[i].rooms[j]);
 
                 if (room == NULL) {
                     goto full;
@@ -464,7 +533,7 @@ ngx_signal_zone_append(ngx_signal_zone_ctx_t *ctx, ngx_array_t *events,
 {
     size_t                size;
     u_char               *p;
-    ngx_uint_t            i, j, n, retried;
+    ngx_uint_t            i, j, n, retried, evicted;
     ngx_signal_event_t   *ev;
     ngx_signal_record_t  *first, *last, *rec;
 
@@ -473,6 +542,7 @@ ngx_signal_zone_append(ngx_signal_zone_ctx_t *ctx, ngx_array_t *events,
     last = NULL;
     n = 0;
     retried = 0;
+    evicted = 0;
 
     for (i = 0; i < events->nelts; i++) {
         for (j = 0; j < ev[i].nrooms; j++) {
@@ -483,13 +553,24 @@ ngx_signal_zone_append(ngx_signal_zone_ctx_t *ctx, ngx_array_t *events,
             for ( ;; ) {
                 rec = ngx_slab_alloc_locked(ctx->shpool, size);
 
-                if (rec || retried) {
+                if (rec) {
                     break;
                 }
 
-                /* make space from what every worker has read */
-                ngx_signal_zone_log_gc(ctx);
-                retried = 1;
+                if (!retried) {
+                    /* make space from what every worker has read */
+                    ngx_signal_zone_log_gc(ctx);
+                    retried = 1;
+                    continue;
+                }
+
+                /* and from rooms nobody is in: the space they keep */
+
+                if (evicted++ == NGX_SIGNAL_ZONE_MAX_EVICT
+                    || ngx_signal_zone_evict(ctx) != NGX_OK)
+                {
+                    break;
+                }
             }
 
             if (rec == NULL) {

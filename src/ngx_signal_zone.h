@@ -3,8 +3,11 @@
  * Copyright (C) ngx_signal_module authors
  *
  * The layout of the shared memory zone, for the files that work inside it
- * (ngx_signal_zone.c, ngx_signal_presence.c).  Everything here is read and
- * written under the zone's mutex unless a comment says otherwise.
+ * (ngx_signal_zone.c, ngx_signal_presence.c, ngx_signal_quota.c,
+ * ngx_signal_dedupe.c).  Everything here is read and written under the
+ * zone's mutex unless a comment says otherwise.  The name trees are
+ * ngx_str_node_t trees (ngx_str_rbtree_insert_value/lookup): the key is a
+ * crc32 of the name, the name lives in the node.
  */
 
 
@@ -17,6 +20,17 @@
 #include "ngx_signal.h"
 
 
+/*
+ * Who pays, in the zone's presence quota (ngx_signal_quota.c), for a
+ * record a connection made the zone hold: an account of an authenticated
+ * user, or none, with NGX_SIGNAL_PAYER_ANONYMOUS for connections without
+ * a verified token.
+ */
+typedef uintptr_t  ngx_signal_zone_payer_t;
+
+#define NGX_SIGNAL_PAYER_ANONYMOUS  1
+
+
 /* the connections one worker slot has in a room */
 typedef struct ngx_signal_zone_count_s  ngx_signal_zone_count_t;
 
@@ -24,20 +38,19 @@ struct ngx_signal_zone_count_s {
     ngx_signal_zone_count_t    *next;
     ngx_uint_t                  slot;
     ngx_uint_t                  connections;
+    ngx_signal_zone_payer_t     payer;
 };
 
 
 /*
- * The connections of one user in a room through one worker slot.  The
- * tree is ordered by (hash, name, slot), so all slots of a user are
- * neighbours and "is this user still here" is one lookup.
+ * The connections of one user in a room through one worker slot, keyed
+ * by the slot (one byte) followed by the user id.
  */
 typedef struct {
-    ngx_rbtree_node_t           node;        /* key: crc32 of the user */
-    ngx_uint_t                  slot;
+    ngx_str_node_t              sn;
     ngx_uint_t                  connections;
-    u_short                     len;
-    u_char                      name[1];
+    ngx_signal_zone_payer_t     payer;
+    u_char                      key[1];
 } ngx_signal_zone_user_t;
 
 
@@ -48,7 +61,7 @@ typedef struct {
 
 
 typedef struct {
-    ngx_rbtree_node_t           node;        /* key: crc32 of the name */
+    ngx_str_node_t              sn;          /* key: crc32 of the name */
     ngx_queue_t                 lru;         /* only while nobody is in it */
     uint64_t                    seq;
     uint64_t                    batch;       /* last operation that used it */
@@ -57,23 +70,30 @@ typedef struct {
     ngx_signal_zone_users_t    *users;       /* NULL: no user connected */
     ngx_uint_t                  connections;
     ngx_uint_t                  nusers;
-    u_short                     len;
+    ngx_signal_zone_payer_t     payer;       /* of the node while live */
     u_char                      name[1];
 } ngx_signal_zone_room_t;
 
 
 /* a webhook id seen lately, for deduplication */
 typedef struct {
-    ngx_rbtree_node_t           node;        /* key: crc32 of the id */
+    ngx_str_node_t              sn;
     ngx_queue_t                 queue;       /* oldest first */
     time_t                      expires;
-    u_short                     len;
     u_char                      id[1];
 } ngx_signal_zone_seen_t;
 
 
+/* what one authenticated user makes the zone hold, for user=N% */
+typedef struct {
+    ngx_str_node_t              sn;
+    size_t                      charged;
+    u_char                      name[1];
+} ngx_signal_zone_account_t;
+
+
 /* changes whenever the layout below does: a reload refuses another one */
-#define NGX_SIGNAL_ZONE_MAGIC  0x5347e002
+#define NGX_SIGNAL_ZONE_MAGIC  0x5347e003
 
 
 typedef struct {
@@ -87,6 +107,12 @@ typedef struct {
     ngx_rbtree_t                seen;
     ngx_rbtree_node_t           seen_sentinel;
     ngx_queue_t                 seen_queue;
+
+    /* presence quota: bytes connections make the zone hold */
+    ngx_rbtree_t                accounts;
+    ngx_rbtree_node_t           accounts_sentinel;
+    size_t                      presence_bytes;
+    size_t                      anonymous_bytes;
 
     /* the event log: every (event, room) in publish order */
     ngx_signal_record_t        *head;
@@ -107,6 +133,14 @@ typedef struct {
 typedef struct {
     ngx_signal_zone_sh_t       *sh;
     ngx_slab_pool_t            *shpool;
+
+    /* signal_zone reserve=, anonymous=, user=: percents, then bytes */
+    ngx_uint_t                  reserve;
+    ngx_uint_t                  anonymous;
+    ngx_uint_t                  user;
+    size_t                      presence_max;
+    size_t                      anonymous_max;
+    size_t                      user_max;
 } ngx_signal_zone_ctx_t;
 
 
@@ -114,12 +148,32 @@ typedef struct {
 
 
 ngx_signal_zone_room_t *ngx_signal_zone_lookup(ngx_signal_zone_ctx_t *ctx,
-    ngx_str_t *name, uint32_t hash);
+    ngx_str_t *name);
 ngx_signal_zone_room_t *ngx_signal_zone_create(ngx_signal_zone_ctx_t *ctx,
-    ngx_str_t *name, uint32_t hash);
+    ngx_str_t *name);
 
-void ngx_signal_dedupe_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+void *ngx_signal_zone_node_alloc(ngx_signal_zone_ctx_t *ctx, size_t offset,
+    ngx_str_t *key);
+void *ngx_signal_zone_node_find(ngx_rbtree_t *tree, ngx_str_t *key);
+
+/* presence quota limits (ngx_signal_quota.c) */
+#define NGX_SIGNAL_QUOTA_FULL       1     /* the slab has no memory */
+#define NGX_SIGNAL_QUOTA_RESERVE    2
+#define NGX_SIGNAL_QUOTA_ANONYMOUS  3
+#define NGX_SIGNAL_QUOTA_USER       4
+
+size_t ngx_signal_quota_size(size_t size);
+ngx_int_t ngx_signal_quota_payer(ngx_signal_zone_ctx_t *ctx, ngx_str_t *user,
+    ngx_uint_t anonymous, ngx_signal_zone_payer_t *payer);
+void ngx_signal_quota_release(ngx_signal_zone_ctx_t *ctx,
+    ngx_signal_zone_payer_t payer);
+ngx_int_t ngx_signal_quota_check(ngx_signal_zone_ctx_t *ctx,
+    ngx_signal_zone_payer_t payer, size_t bytes);
+void ngx_signal_quota_charge(ngx_signal_zone_ctx_t *ctx,
+    ngx_signal_zone_payer_t payer, size_t bytes);
+void ngx_signal_quota_refund(ngx_signal_zone_ctx_t *ctx,
+    ngx_signal_zone_payer_t payer, size_t bytes);
+const char *ngx_signal_quota_reason(ngx_int_t limit);
 
 uint64_t ngx_signal_presence_interest(ngx_signal_zone_ctx_t *ctx,
     ngx_signal_zone_room_t *room);

@@ -239,8 +239,9 @@ $r = $tiny->ws("/join?r=$long");
 is($r->{status}, 503, 'a handshake joining a room: 503');
 is($r->{json}{error}, 'zone_full', 'with a zone_full reason');
 
-like($tiny->read_file('error.log'), qr/\[error\].*signal_zone is full, /,
-    'logged with the advice to raise its size');
+like($tiny->read_file('error.log'),
+    qr/\[warn\].*signal_zone "tiny" refused to count a connection/,
+    'logged, with what to do');
 
 for my $f (@full) {
     $f->send_close(1000);

@@ -52,19 +52,26 @@ http {
 
     access_log off;
 
-    map $arg_r $join_room {
-        big         big;
-        4           "burst:*";
-        default     "burst:$arg_r";
-    }
-
     server {
         listen       127.0.0.1:%%PORT_1%%;
         server_name  localhost;
 
         location /ws {
             signal_websocket;
-            signal_join $join_room;
+            signal_join $arg_r;
+            signal_shutdown_window 1s;
+        }
+
+        # a family is joined only where the configuration says so
+        location ~ ^/burst([0-3])$ {
+            signal_websocket;
+            signal_join "burst:$1";
+            signal_shutdown_window 1s;
+        }
+
+        location = /burst4 {
+            signal_websocket;
+            signal_join "burst:*";
             signal_shutdown_window 1s;
         }
 
@@ -112,7 +119,8 @@ is($rep->{bad}, 0, 'in seq order, no gap, no duplicate')
 # a burst of 10,000 events to 4 rooms and their family, 100 members
 # ("burst:0" .. "burst:3" and "burst:*", by connection number modulo 5)
 
-my $burst = fanout("$base?r={m}", 100, mod => 5);
+my $burst = fanout('ws://127.0.0.1:' . $t->port(1) . '/burst{m}', 100,
+    mod => 5);
 is($burst->{ready}, 100, '100 burst connections open');
 
 my %n;

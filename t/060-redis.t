@@ -54,6 +54,16 @@ http {
             signal_allow_subscribe "*";
         }
 
+        location /fam {
+            signal_websocket;
+            signal_join "fam:*";
+        }
+
+        location /bfam {
+            signal_websocket;
+            signal_join "b:*";
+        }
+
         location /notify {
             signal_notify;
         }
@@ -149,7 +159,7 @@ ok(wait_presence($a, 'u', 1), 'closes are counted out on every host');
 my $both = $b->ws_ok('/ws?r=fam:1');
 $both->send_json({ type => 'subscribe', room => 'fam:*', id => 1 });
 is(($both->recv_json() // {})->{type}, 'subscribed', 'subscribed to a family');
-my $fam = $a->ws_ok('/ws?r=fam:*');
+my $fam = $a->ws_ok('/fam');
 
 $a->publish('fam:1', 'f', '1');
 $a->publish('fam:2', 'g', '2');
@@ -160,8 +170,8 @@ is(got($fam, 3), 'f:1 g:1', 'family member on the other host');
 
 my @rooms = map { "b:$_" } 0 .. 3;
 my @members = ((map { $a->ws_ok("/ws?r=$_") } @rooms),
-    (map { $b->ws_ok("/ws?r=$_") } @rooms), $a->ws_ok('/ws?r=b:*'),
-    $b->ws_ok('/ws?r=b:*'));
+    (map { $b->ws_ok("/ws?r=$_") } @rooms), $a->ws_ok('/bfam'),
+    $b->ws_ok('/bfam'));
 
 my (%count, $accepted);
 for my $i (1 .. 20) {

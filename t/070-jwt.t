@@ -22,8 +22,6 @@ use Time::HiRes qw(sleep time);
 
 ###############################################################################
 
-my $NODE = '/usr/bin/node';
-my $JWT = "$FindBin::Bin/interop/jwt.js";
 
 my $t = Test::Signal->new();
 my $d = $t->dir();
@@ -301,17 +299,7 @@ sub slurp {
     return <$fh>;
 }
 
-# Tokens for the requests (see t/interop/jwt.js), made by node.
-sub tokens {
-    my @req = @_;
-    my $in = "$d/jwt-requests";
-    open(my $fh, '>', $in) or die "$in: $!";
-    print $fh Test::Signal::WS::encode_json($_), "\n" for @req;
-    close($fh);
-    my @out = `$NODE $JWT $d < $in`;
-    die "jwt.js failed\n" if $?;
-    chomp(@out);
-    return @out;
-}
+# tokens for these requests (see t/interop/jwt.js), made by node
+sub tokens { return $t->jwt(@_) }
 
 ###############################################################################

@@ -17,7 +17,6 @@ use lib 'lib';
 use Test::Signal;
 use Test::Signal::WS;
 
-use IPC::Open2;
 use MIME::Base64 qw(encode_base64 decode_base64);
 
 ###############################################################################
@@ -303,22 +302,7 @@ sub post {
         headers => { 'Content-Type' => 'application/json', %h });
 }
 
-# HMAC by the openssl command: raw bytes
-sub hmac {
-    my ($digest, $key, $data) = @_;
-    my $hexkey = unpack('H*', $key);
-    my $pid = open2(my $out, my $in, 'openssl', 'dgst', "-$digest", '-mac',
-        'HMAC', '-macopt', "hexkey:$hexkey", '-binary');
-    binmode($in);
-    binmode($out);
-    print $in $data;
-    close($in);
-    local $/;
-    my $mac = <$out>;
-    waitpid($pid, 0);
-    die "openssl dgst failed\n" if $? || !defined $mac;
-    return $mac;
-}
+sub hmac { Test::Signal::hmac(@_) }
 
 sub hmac_hex { unpack('H*', hmac(@_)) }
 

@@ -290,6 +290,32 @@ test_names(void **state)
 }
 
 
+#define S(text)  (u_char *) text, sizeof(text) - 1
+
+
+static void
+test_json_checks(void **state)
+{
+    /* a "\u0000" escape, not an escaped backslash followed by u0000 */
+    assert_true(ngx_signal_json_has_nul(S("{\"a\":\"x\\u0000\"}")));
+    assert_true(ngx_signal_json_has_nul(S("\"\\\\\\u0000\"")));
+    assert_false(ngx_signal_json_has_nul(S("\"\\\\u0000\"")));
+    assert_false(ngx_signal_json_has_nul(S("{\"a\":\"u0000\"}")));
+    assert_false(ngx_signal_json_has_nul(S("\"\\u0001\"")));
+
+    /* one JSON value, nothing around it */
+    assert_true(ngx_signal_json_valid(S("{\"a\":[1,2e5,-0.5,null]}")));
+    assert_true(ngx_signal_json_valid(S("\"\\u0000\"")));
+    assert_true(ngx_signal_json_valid(S("1")));
+    assert_false(ngx_signal_json_valid(S("1,\"type\":\"x\"")));
+    assert_false(ngx_signal_json_valid(S("nan")));
+    assert_false(ngx_signal_json_valid(S("0x10")));
+    assert_false(ngx_signal_json_valid(S("{\"a\":1} {}")));
+    assert_false(ngx_signal_json_valid(S("\"\xc3\"")));
+    assert_false(ngx_signal_json_valid(S("")));
+}
+
+
 int
 main(void)
 {
@@ -300,6 +326,7 @@ main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_error_utf8_cut),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_json_checks),
     };
 
     return cmocka_run_group_tests_name("envelope", tests, NULL, NULL);

@@ -18,6 +18,7 @@ use Time::HiRes qw(time sleep);
 use Scalar::Util qw(weaken);
 
 use Test::Signal::WS;
+use IPC::Open2 ();
 
 our $VERSION = '1.0';
 
@@ -473,5 +474,41 @@ sub publish {
         unless $r->{status} == 202;
     return $r;
 }
+
+# JWTs made by node's crypto (t/interop/jwt.js, which documents the
+# requests: alg, key or secret, header, payload, raw, tamper), one per
+# request; the key pairs are made in the test directory on the first call.
+sub jwt {
+    my ($self, @req) = @_;
+    my $js = File::Spec->rel2abs("$FindBin::Bin/interop/jwt.js");
+    my $in = "$self->{dir}/jwt-requests";
+    open(my $fh, '>', $in) or die "$in: $!";
+    print $fh Test::Signal::WS::encode_json($_), "\n" for @req;
+    CORE::close($fh);
+    my @out = `/usr/bin/node $js $self->{dir} < $in`;
+    die "jwt.js failed\n" if $? || @out != @req;
+    chomp(@out);
+    return @out;
+}
+
+# HMAC of $data with $key (raw bytes) by the openssl command, raw bytes:
+# an implementation nobody here wrote, for webhook signatures.
+sub hmac {
+    my ($digest, $key, $data) = @_;
+    my $hexkey = unpack('H*', $key);
+    my $pid = IPC::Open2::open2(my $out, my $in, 'openssl', 'dgst',
+        "-$digest", '-mac', 'HMAC', '-macopt', "hexkey:$hexkey", '-binary');
+    binmode($in);
+    binmode($out);
+    print $in $data;
+    CORE::close($in);
+    local $/;
+    my $mac = <$out>;
+    waitpid($pid, 0);
+    die "openssl dgst failed\n" if $? || !defined $mac;
+    return $mac;
+}
+
+sub hmac_hex { unpack('H*', hmac(@_)) }
 
 1;
