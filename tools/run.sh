@@ -1,5 +1,6 @@
 #!/bin/sh
-# Start nginx with the module and conf/nginx.conf on 127.0.0.1:8080
+# Start nginx with the module and the insecure demo (conf/demo.conf) on
+# 127.0.0.1:8080
 # (prefix build/run), or stop it: run.sh [stop]
 
 set -eu
@@ -19,7 +20,7 @@ if [ "${1:-}" = stop ]; then
 fi
 
 mkdir -p "$prefix/conf" "$prefix/logs" "$prefix/temp" "$prefix/modules"
-cp "$root/conf/nginx.conf" "$prefix/conf/nginx.conf"
+cp "$root/conf/demo.conf" "$prefix/conf/nginx.conf"
 ln -sf "$root/build/ngx_signal_module.so" "$prefix/modules/"
 
 if [ -f "$prefix/logs/nginx.pid" ] \
