@@ -3,6 +3,7 @@
 #   make            build build/ngx_signal_module.so against Debian's nginx
 #   make run        install what is missing, build, start nginx on :8080
 #   make test       install what is missing, build, run every test
+#                   (and tools/check-layout.sh)
 #   make test-asan  the same suite against an ASan/UBSan build
 #   make bench      this module against nchan and Socket.IO, tables in
 #                   docs/benchmarks.md
@@ -22,7 +23,7 @@ PROVE_JOBS  ?= 2
 MODULE_SRCS := config ngx_signal_module.c $(wildcard src/*.c src/*.h)
 
 .PHONY: all deps deps-run deps-test deps-bench run stop test test-unit \
-        test-e2e test-asan asan bench bench-tools clean
+        test-e2e test-asan asan bench bench-tools check-layout clean
 
 all: $(BUILD)/ngx_signal_module.so
 
@@ -65,7 +66,11 @@ run: deps-run all
 stop:
 	tools/run.sh stop
 
-test: deps-test all bench-tools test-unit test-e2e
+test: deps-test check-layout all bench-tools test-unit test-e2e
+
+# include graph without cycles, files and functions of a readable size
+check-layout:
+	tools/check-layout.sh
 
 # the benchmark instrument is tested by t/090-bench-tools.t
 bench-tools: $(BUILD)/loadgen $(BUILD)/floor

@@ -11,7 +11,14 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include "ngx_signal.h"
+#include "ngx_signal_common.h"
+#include "ngx_signal_directive.h"
+#include "ngx_signal_engine.h"
+#include "ngx_signal_access.h"
+#include "ngx_signal_rooms.h"
+#include "ngx_signal_zone.h"
+#include "ngx_signal_webhook.h"
+#include "ngx_signal_redis_conf.h"
 
 
 static void *ngx_signal_create_main_conf(ngx_conf_t *cf);
@@ -19,20 +26,6 @@ static char *ngx_signal_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_signal_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_signal_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
-static char *ngx_signal_websocket(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_signal_notify(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_signal_status(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_signal_presence(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_signal_rooms_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_signal_user(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_signal_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static ngx_int_t ngx_signal_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_signal_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_signal_init_process(ngx_cycle_t *cycle);
@@ -106,35 +99,35 @@ static ngx_command_t  ngx_signal_commands[] = {
 
     { ngx_string("signal_websocket"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
-      ngx_signal_websocket,
+      ngx_signal_directive_websocket,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
     { ngx_string("signal_notify"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_signal_notify,
+      ngx_signal_directive_notify,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
     { ngx_string("signal_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_signal_status,
+      ngx_signal_directive_status,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
     { ngx_string("signal_presence"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
-      ngx_signal_presence,
+      ngx_signal_directive_presence,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
     { ngx_string("signal_user"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_signal_user,
+      ngx_signal_directive_user,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -197,14 +190,14 @@ static ngx_command_t  ngx_signal_commands[] = {
 
     { ngx_string("signal_api_secret"),
       NGX_SIGNAL_ANY_CONF|NGX_CONF_1MORE,
-      ngx_signal_api_secret,
+      ngx_signal_access_api_secret,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
     { ngx_string("signal_allow_origin"),
       NGX_SIGNAL_ANY_CONF|NGX_CONF_1MORE,
-      ngx_signal_allow_origin,
+      ngx_signal_access_allow_origin,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -267,21 +260,21 @@ static ngx_command_t  ngx_signal_commands[] = {
 
     { ngx_string("signal_join"),
       NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_signal_rooms_directive,
+      ngx_signal_directive_rooms,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_signal_loc_conf_t, join),
       NULL },
 
     { ngx_string("signal_allow_subscribe"),
       NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_signal_rooms_directive,
+      ngx_signal_directive_rooms,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_signal_loc_conf_t, allow_subscribe),
       NULL },
 
     { ngx_string("signal_subprotocols"),
       NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_signal_subprotocols,
+      ngx_signal_directive_subprotocols,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -405,6 +398,7 @@ ngx_signal_create_main_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     smcf->zone = NULL;
+     *     smcf->engine = NULL;
      *     smcf->redis = NULL;
      *     smcf->used = 0;
      */
@@ -432,6 +426,11 @@ ngx_signal_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (smcf->engine == NULL) {
+        /* signal_redis chooses the Redis engine */
+        smcf->engine = &ngx_signal_memory_engine;
+    }
+
     return ngx_signal_redis_init_conf(cf, smcf);
 }
 
@@ -449,9 +448,9 @@ ngx_signal_create_loc_conf(ngx_conf_t *cf)
     /*
      * set by ngx_pcalloc():
      *
+     *     conf->protocol = NULL;
      *     conf->subprotocols = NULL;
      *     conf->notify_max_body = 0;
-     *     conf->websocket = 0;
      *     conf->notify = 0;
      *     conf->presence = 0;
      *     conf->presence_room = NULL;
@@ -546,7 +545,7 @@ ngx_signal_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (conf->websocket && (conf->jwt.sources & NGX_SIGNAL_JWT_COOKIE)
+    if (conf->protocol && (conf->jwt.sources & NGX_SIGNAL_JWT_COOKIE)
         && conf->allow_origin == NULL)
     {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
@@ -573,265 +572,6 @@ ngx_signal_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 }
 
 
-char *
-ngx_signal_set_handler(ngx_conf_t *cf, ngx_http_handler_pt handler)
-{
-    ngx_signal_main_conf_t  *smcf;
-
-    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_signal_module);
-    smcf->used = 1;
-
-    return ngx_signal_conf_set_handler(cf, handler);
-}
-
-
-static char *
-ngx_signal_websocket(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_signal_loc_conf_t *slcf = conf;
-
-    ngx_str_t  *value;
-
-    if (slcf->websocket) {
-        return "is duplicate";
-    }
-
-    if (cf->args->nelts == 2) {
-        value = cf->args->elts;
-
-        if (ngx_strcmp(value[1].data, "native") != 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "unknown protocol \"%V\" in "
-                               "\"signal_websocket\"; this version "
-                               "speaks \"native\"", &value[1]);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    slcf->websocket = 1;
-
-    return ngx_signal_set_handler(cf, ngx_signal_ws_handler);
-}
-
-
-static char *
-ngx_signal_notify(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_signal_loc_conf_t *slcf = conf;
-
-    if (slcf->notify) {
-        return "is duplicate";
-    }
-
-    slcf->notify = 1;
-
-    return ngx_signal_set_handler(cf, ngx_signal_notify_handler);
-}
-
-
-static char *
-ngx_signal_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    return ngx_signal_set_handler(cf, ngx_signal_status_handler);
-}
-
-
-/* signal_presence [room]: without a room, the "room" query argument */
-
-static char *
-ngx_signal_presence(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_signal_loc_conf_t *slcf = conf;
-
-    ngx_str_t                         *value;
-    const char                        *err;
-
-    if (slcf->presence) {
-        return "is duplicate";
-    }
-
-    slcf->presence = 1;
-
-    if (cf->args->nelts == 2) {
-        value = cf->args->elts;
-
-        if (ngx_http_script_variables_count(&value[1]) == 0) {
-            err = ngx_signal_room_check(value[1].data, value[1].len,
-                                        NGX_SIGNAL_MAX_NAME_LENGTH, 1);
-            if (err) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid room \"%V\" in "
-                                   "\"signal_presence\": it %s",
-                                   &value[1], err);
-                return NGX_CONF_ERROR;
-            }
-        }
-
-        slcf->presence_room = ngx_palloc(cf->pool,
-                                         sizeof(ngx_http_complex_value_t));
-        if (slcf->presence_room == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        if (ngx_signal_conf_complex(cf, &value[1], slcf->presence_room)
-            != NGX_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    return ngx_signal_set_handler(cf, ngx_signal_presence_handler);
-}
-
-
-/*
- * signal_join and signal_allow_subscribe: room names or patterns that may
- * contain variables and claims, whose values are only ever literal text
- * inside a name (ngx_signal_ws_handshake.c checks them); names without
- * variables are checked here.
- */
-
-
-static char *
-ngx_signal_rooms_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    char  *p = conf;
-
-    ngx_str_t                         *value;
-    ngx_uint_t                         i, allow;
-    const char                        *err;
-    ngx_array_t                      **rooms;
-    ngx_signal_tpl_t                  *tpl;
-
-    rooms = (ngx_array_t **) (p + cmd->offset);
-
-    if (*rooms != NGX_CONF_UNSET_PTR) {
-        return "is duplicate; list every room in one directive";
-    }
-
-    *rooms = ngx_array_create(cf->pool, cf->args->nelts - 1,
-                              sizeof(ngx_signal_tpl_t));
-    if (*rooms == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    allow = (cmd->offset == offsetof(ngx_signal_loc_conf_t,
-                                     allow_subscribe));
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        tpl = ngx_array_push(*rooms);
-        if (tpl == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        if (ngx_signal_tpl_compile(cf, &value[i], NGX_SIGNAL_TPL_CLAIMS, tpl)
-            != NGX_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
-
-        if (tpl->nvars) {
-            continue;
-        }
-
-        if (allow && value[i].len == 1 && value[i].data[0] == '*') {
-            err = NULL;
-
-        } else {
-            err = ngx_signal_room_check(value[i].data, value[i].len,
-                                        NGX_SIGNAL_MAX_NAME_LENGTH, 1);
-        }
-
-        if (err) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid room \"%V\" in \"%V\": it %s",
-                               &value[i], &cmd->name, err);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/* signal_user value; (variables and claims give literal text) */
-
-static char *
-ngx_signal_user(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_signal_loc_conf_t *slcf = conf;
-
-    ngx_str_t  *value;
-
-    if (slcf->user != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    slcf->user = ngx_palloc(cf->pool, sizeof(ngx_signal_tpl_t));
-    if (slcf->user == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_signal_tpl_compile(cf, &value[1], NGX_SIGNAL_TPL_CLAIMS,
-                               slcf->user)
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_signal_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_signal_loc_conf_t *slcf = conf;
-
-    ngx_str_t   *value, *name;
-    ngx_uint_t   i, j;
-
-    if (slcf->subprotocols) {
-        return "is duplicate";
-    }
-
-    slcf->subprotocols = ngx_array_create(cf->pool, cf->args->nelts - 1,
-                                          sizeof(ngx_str_t));
-    if (slcf->subprotocols == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        for (j = 0; j < value[i].len; j++) {
-            if (value[i].data[j] <= ' ' || value[i].data[j] >= 0x7f
-                || ngx_strchr("()<>@,;:\\\"/[]?={}", value[i].data[j]))
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid subprotocol \"%V\": it must be "
-                                   "an HTTP token", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-        }
-
-        name = ngx_array_push(slcf->subprotocols);
-        if (name == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        *name = value[i];
-    }
-
-    return NGX_CONF_OK;
-}
-
-
 static ngx_int_t
 ngx_signal_preconfiguration(ngx_conf_t *cf)
 {
@@ -842,31 +582,48 @@ ngx_signal_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_signal_init_module(ngx_cycle_t *cycle)
 {
-    return ngx_signal_bus_init_module(cycle);
+    ngx_signal_main_conf_t  *smcf;
+
+    smcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_signal_module);
+
+    if (smcf == NULL || smcf->zone == NULL) {
+        return NGX_OK;
+    }
+
+    return smcf->engine->init_module(cycle);
 }
 
 
 static ngx_int_t
 ngx_signal_init_process(ngx_cycle_t *cycle)
 {
+    ngx_signal_main_conf_t  *smcf;
+
+    smcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_signal_module);
+
+    if (smcf == NULL || smcf->zone == NULL) {
+        return NGX_OK;
+    }
+
     ngx_signal_rooms_init();
 
     if (ngx_signal_zone_worker_start(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    if (ngx_signal_bus_init_worker(cycle) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    ngx_signal_engine = smcf->engine;
 
-    return ngx_signal_redis_init_worker(cycle);
+    return ngx_signal_engine->init_worker(cycle);
 }
 
 
 static void
 ngx_signal_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_signal_redis_exit_worker();
-    ngx_signal_bus_exit_worker();
+    if (ngx_signal_engine) {
+        ngx_signal_engine->exit_worker();
+        ngx_signal_engine = NULL;
+    }
+
     ngx_signal_zone_worker_exit();
 }

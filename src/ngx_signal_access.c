@@ -13,7 +13,9 @@
 #include <ngx_http.h>
 #include <openssl/evp.h>
 #include <openssl/crypto.h>
-#include "ngx_signal.h"
+#include "ngx_signal_common.h"
+#include "ngx_signal_access.h"
+#include "ngx_signal_http.h"
 
 
 /*
@@ -23,7 +25,7 @@
  */
 
 ngx_int_t
-ngx_signal_secret_check(ngx_http_request_t *r, ngx_array_t *secrets,
+ngx_signal_access_secret_check(ngx_http_request_t *r, ngx_array_t *secrets,
     ngx_int_t *rc)
 {
     u_char                     given[32], expected[32];
@@ -98,7 +100,7 @@ refused:
  */
 
 ngx_uint_t
-ngx_signal_origin_allowed(ngx_array_t *origins, ngx_str_t *origin)
+ngx_signal_access_origin_allowed(ngx_array_t *origins, ngx_str_t *origin)
 {
     u_char      *star, *mid;
     size_t       prefix, suffix;
@@ -159,7 +161,7 @@ ngx_signal_origin_allowed(ngx_array_t *origins, ngx_str_t *origin)
  */
 
 char *
-ngx_signal_api_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_signal_access_api_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_signal_loc_conf_t *slcf = conf;
 
@@ -222,7 +224,7 @@ ngx_signal_api_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 /* signal_allow_origin: exact origins, or "*." as the first host label */
 
 char *
-ngx_signal_allow_origin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_signal_access_allow_origin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_signal_loc_conf_t *slcf = conf;
 

@@ -19,7 +19,10 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include <sys/eventfd.h>
-#include "ngx_signal.h"
+#include "ngx_signal_bus.h"
+#include "ngx_signal_rooms.h"
+#include "ngx_signal_status.h"
+#include "ngx_signal_zone.h"
 
 
 static void ngx_signal_bus_read(ngx_event_t *rev);
@@ -176,10 +179,10 @@ ngx_signal_bus_read(ngx_event_t *rev)
 void
 ngx_signal_bus_drain(ngx_log_t *log)
 {
-    u_char               *p;
-    uint64_t              bit;
-    ngx_str_t             room, event, data;
-    ngx_signal_record_t  *rec;
+    u_char                 *p;
+    uint64_t                bit;
+    ngx_signal_record_t    *rec;
+    ngx_signal_delivery_t   d;
 
     if (ngx_signal_bus_conn == NULL) {
         return;
@@ -207,23 +210,22 @@ ngx_signal_bus_drain(ngx_log_t *log)
         if (rec->mask & bit) {
             p = rec->data;
 
-            room.data = p;
-            room.len = rec->room_len;
-            p += room.len;
+            d.room.data = p;
+            d.room.len = rec->room_len;
+            p += d.room.len;
 
-            event.data = p;
-            event.len = rec->event_len;
-            p += event.len;
+            d.event.data = p;
+            d.event.len = rec->event_len;
+            p += d.event.len;
 
-            data.data = p;
-            data.len = rec->data_len;
+            d.data.data = p;
+            d.data.len = rec->data_len;
+            d.seq = rec->seq;
 
-            if (ngx_signal_rooms_publish(&room, &event, &data, rec->seq, log)
-                != NGX_OK)
-            {
+            if (ngx_signal_rooms_deliver(&d, log) != NGX_OK) {
                 ngx_log_error(NGX_LOG_ALERT, log, 0,
                               "signal: delivering \"%V\" to \"%V\" failed",
-                              &event, &room);
+                              &d.event, &d.room);
             }
         }
 

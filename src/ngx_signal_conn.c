@@ -2,38 +2,45 @@
 /*
  * Copyright (C) ngx_signal_module authors
  *
- * One live WebSocket connection after the handshake: reading and framing,
- * ping/pong, the close handshake and the shutdown close (the session's
- * life is in ngx_signal_session.c, the output queue in ngx_signal_out.c).
+ * WebSocket on a live session, after the handshake: reading and framing,
+ * ping/pong, the close handshake and the shutdown close.  Functions that
+ * may end the connection return NGX_DONE, and the session finalizes it
+ * (ngx_signal_session.c): nothing here closes anything.
  */
 
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include "ngx_signal.h"
+#include "ngx_signal_conn.h"
+#include "ngx_signal_status.h"
+#include "ngx_signal_zone.h"
 
 
 /* reads per event before yielding to other connections */
 #define NGX_SIGNAL_READS_PER_EVENT  8
 
-static ngx_int_t ngx_signal_session_input(ngx_signal_session_t *s,
+static ngx_int_t ngx_signal_conn_input(ngx_signal_session_t *s,
     u_char *pos, u_char *last);
-static ngx_int_t ngx_signal_session_close_frame(ngx_signal_session_t *s,
+static ngx_int_t ngx_signal_conn_message(ngx_signal_session_t *s,
+    ngx_signal_ws_message_t *msg);
+static ngx_int_t ngx_signal_conn_close_frame(ngx_signal_session_t *s,
     u_char *data, size_t len);
-static void ngx_signal_session_control(ngx_signal_session_t *s,
+static void ngx_signal_conn_control(ngx_signal_session_t *s,
     ngx_uint_t opcode, u_char *data, size_t len);
-static void ngx_signal_session_send_close(ngx_signal_session_t *s,
+static void ngx_signal_conn_send_close(ngx_signal_session_t *s,
     ngx_uint_t code, u_char *payload, size_t len);
-static void ngx_signal_session_shutdown(ngx_signal_session_t *s);
-static void ngx_signal_session_go_away(ngx_signal_session_t *s);
+static ngx_int_t ngx_signal_conn_shutdown(ngx_signal_session_t *s);
+static ngx_int_t ngx_signal_conn_go_away(ngx_signal_session_t *s);
 
 
 static u_char             ngx_signal_read_buf[16384];
 
 
-void
-ngx_signal_session_read(ngx_signal_session_t *s)
+/* NGX_DONE: the session ends */
+
+ngx_int_t
+ngx_signal_conn_read(ngx_signal_session_t *s)
 {
     u_char              *pos;
     ssize_t              n;
@@ -50,12 +57,10 @@ ngx_signal_session_read(ngx_signal_session_t *s)
         c->close = 0;
 
         if (c->error || s->close_sent || s->going_away) {
-            ngx_signal_session_close(s);
-            return;
+            return NGX_DONE;
         }
 
-        ngx_signal_session_shutdown(s);
-        return;
+        return ngx_signal_conn_shutdown(s);
     }
 
     b = s->request ? s->request->header_in : NULL;
@@ -65,8 +70,8 @@ ngx_signal_session_read(ngx_signal_session_t *s)
         pos = b->pos;
         b->pos = b->last;
 
-        if (ngx_signal_session_input(s, pos, b->last) == NGX_DONE) {
-            return;
+        if (ngx_signal_conn_input(s, pos, b->last) == NGX_DONE) {
+            return NGX_DONE;
         }
 
         /* the write handler frees the request now */
@@ -88,15 +93,14 @@ ngx_signal_session_read(ngx_signal_session_t *s)
                               "close frame");
             }
 
-            ngx_signal_session_close(s);
-            return;
+            return NGX_DONE;
         }
 
-        if (ngx_signal_session_input(s, ngx_signal_read_buf,
-                                     ngx_signal_read_buf + n)
+        if (ngx_signal_conn_input(s, ngx_signal_read_buf,
+                                  ngx_signal_read_buf + n)
             == NGX_DONE)
         {
-            return;
+            return NGX_DONE;
         }
     }
 
@@ -106,15 +110,17 @@ ngx_signal_session_read(ngx_signal_session_t *s)
     }
 
     if (ngx_handle_read_event(rev, 0) != NGX_OK) {
-        ngx_signal_session_close(s);
+        return NGX_DONE;
     }
+
+    return NGX_OK;
 }
 
 
 /* NGX_DONE means the session was closed */
 
 static ngx_int_t
-ngx_signal_session_input(ngx_signal_session_t *s, u_char *pos, u_char *last)
+ngx_signal_conn_input(ngx_signal_session_t *s, u_char *pos, u_char *last)
 {
     ngx_int_t                 rc;
     ngx_signal_ws_message_t   msg;
@@ -133,45 +139,12 @@ ngx_signal_session_input(ngx_signal_session_t *s, u_char *pos, u_char *last)
                           s->reader.error, s->reader.close_code);
 
             s->read_failed = 1;
-            ngx_signal_session_fail(s, s->reader.close_code, s->reader.error);
+            ngx_signal_conn_fail(s, s->reader.close_code, s->reader.error);
             break;
         }
 
-        switch (msg.opcode) {
-
-        case NGX_SIGNAL_WS_OP_TEXT:
-            if (!s->close_sent) {
-                ngx_signal_native_message(s, msg.data, msg.len);
-            }
-            break;
-
-        case NGX_SIGNAL_WS_OP_BINARY:
-            s->read_failed = 1;
-            ngx_signal_session_fail(s, NGX_SIGNAL_WS_CLOSE_UNSUPPORTED,
-                                    "binary messages are not supported");
-            break;
-
-        case NGX_SIGNAL_WS_OP_PING:
-            if (!s->close_sent) {
-                ngx_signal_session_control(s, NGX_SIGNAL_WS_OP_PONG,
-                                           msg.data, msg.len);
-            }
-            break;
-
-        case NGX_SIGNAL_WS_OP_PONG:
-            /* the ping timer is the shutdown timer once going away */
-            if (s->awaiting_pong && !s->close_sent && !s->going_away) {
-                s->awaiting_pong = 0;
-                ngx_add_timer(&s->ping, s->conf->ping_interval);
-            }
-            break;
-
-        default: /* NGX_SIGNAL_WS_OP_CLOSE */
-            if (ngx_signal_session_close_frame(s, msg.data, msg.len)
-                == NGX_DONE)
-            {
-                return NGX_DONE;
-            }
+        if (ngx_signal_conn_message(s, &msg) == NGX_DONE) {
+            return NGX_DONE;
         }
     }
 
@@ -179,8 +152,57 @@ ngx_signal_session_input(ngx_signal_session_t *s, u_char *pos, u_char *last)
 }
 
 
+/* one message or control frame of the client */
+
 static ngx_int_t
-ngx_signal_session_close_frame(ngx_signal_session_t *s, u_char *data,
+ngx_signal_conn_message(ngx_signal_session_t *s, ngx_signal_ws_message_t *msg)
+{
+    switch (msg->opcode) {
+
+    case NGX_SIGNAL_WS_OP_TEXT:
+    case NGX_SIGNAL_WS_OP_BINARY:
+        if (s->close_sent) {
+            break;
+        }
+
+        if (s->protocol->message(s, msg->opcode == NGX_SIGNAL_WS_OP_BINARY,
+                                 msg->data, msg->len)
+            == NGX_DECLINED)
+        {
+            s->read_failed = 1;
+            ngx_signal_conn_fail(s, NGX_SIGNAL_WS_CLOSE_UNSUPPORTED,
+                                 (msg->opcode == NGX_SIGNAL_WS_OP_BINARY)
+                                 ? "binary messages are not supported"
+                                 : "text messages are not supported");
+        }
+
+        break;
+
+    case NGX_SIGNAL_WS_OP_PING:
+        if (!s->close_sent) {
+            ngx_signal_conn_control(s, NGX_SIGNAL_WS_OP_PONG, msg->data,
+                                    msg->len);
+        }
+        break;
+
+    case NGX_SIGNAL_WS_OP_PONG:
+        /* the ping timer is the shutdown timer once going away */
+        if (s->awaiting_pong && !s->close_sent && !s->going_away) {
+            s->awaiting_pong = 0;
+            ngx_add_timer(&s->ping, s->conf->ping_interval);
+        }
+        break;
+
+    default: /* NGX_SIGNAL_WS_OP_CLOSE */
+        return ngx_signal_conn_close_frame(s, msg->data, msg->len);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_signal_conn_close_frame(ngx_signal_session_t *s, u_char *data,
     size_t len)
 {
     u_char      code[2];
@@ -190,7 +212,7 @@ ngx_signal_session_close_frame(ngx_signal_session_t *s, u_char *data,
     s->read_failed = 1;   /* nothing may follow a close frame */
 
     if (len == 1) {
-        ngx_signal_session_fail(s, NGX_SIGNAL_WS_CLOSE_PROTOCOL,
+        ngx_signal_conn_fail(s, NGX_SIGNAL_WS_CLOSE_PROTOCOL,
                                 "close frame with a 1-byte payload");
         return NGX_OK;
     }
@@ -201,7 +223,7 @@ ngx_signal_session_close_frame(ngx_signal_session_t *s, u_char *data,
         status = (data[0] << 8) | data[1];
 
         if (!ngx_signal_ws_close_code_valid(status)) {
-            ngx_signal_session_fail(s, NGX_SIGNAL_WS_CLOSE_PROTOCOL,
+            ngx_signal_conn_fail(s, NGX_SIGNAL_WS_CLOSE_PROTOCOL,
                                     "invalid close code");
             return NGX_OK;
         }
@@ -210,7 +232,7 @@ ngx_signal_session_close_frame(ngx_signal_session_t *s, u_char *data,
                                      len - 2)
             != NGX_SIGNAL_UTF8_ACCEPT)
         {
-            ngx_signal_session_fail(s, NGX_SIGNAL_WS_CLOSE_INVALID_DATA,
+            ngx_signal_conn_fail(s, NGX_SIGNAL_WS_CLOSE_INVALID_DATA,
                                     "close reason is not valid UTF-8");
             return NGX_OK;
         }
@@ -219,8 +241,7 @@ ngx_signal_session_close_frame(ngx_signal_session_t *s, u_char *data,
     if (s->close_sent) {
         /* the peer answered our close: the handshake is complete */
 
-        if (s->out == NULL) {
-            ngx_signal_session_close(s);
+        if (s->out.head == NULL) {
             return NGX_DONE;
         }
 
@@ -235,7 +256,7 @@ ngx_signal_session_close_frame(ngx_signal_session_t *s, u_char *data,
     code[0] = (u_char) (status >> 8);
     code[1] = (u_char) (status & 0xff);
 
-    ngx_signal_session_send_close(s, status, code, status ? 2 : 0);
+    ngx_signal_conn_send_close(s, status, code, status ? 2 : 0);
 
     return NGX_OK;
 }
@@ -248,7 +269,7 @@ ngx_signal_session_close_frame(ngx_signal_session_t *s, u_char *data,
  */
 
 void
-ngx_signal_session_fail(ngx_signal_session_t *s, ngx_uint_t code,
+ngx_signal_conn_fail(ngx_signal_session_t *s, ngx_uint_t code,
     const char *reason)
 {
     u_char  payload[NGX_SIGNAL_WS_MAX_CONTROL];
@@ -259,8 +280,11 @@ ngx_signal_session_fail(ngx_signal_session_t *s, ngx_uint_t code,
     }
 
     if (code == NGX_SIGNAL_CLOSE_SLOW_CONSUMER) {
-        ngx_signal_session_drop_unsent(s);
+        ngx_signal_out_drop_unsent(&s->out);
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
+                   "signal: closing with %ui \"%s\"", code, reason);
 
     payload[0] = (u_char) (code >> 8);
     payload[1] = (u_char) (code & 0xff);
@@ -268,17 +292,17 @@ ngx_signal_session_fail(ngx_signal_session_t *s, ngx_uint_t code,
     len = ngx_min(ngx_strlen(reason), NGX_SIGNAL_WS_MAX_CONTROL - 2);
     ngx_memcpy(payload + 2, reason, len);
 
-    ngx_signal_session_send_close(s, code, payload, len + 2);
+    ngx_signal_conn_send_close(s, code, payload, len + 2);
 }
 
 
 /* queue our close frame (even past the queue limit) and wait for theirs */
 
 static void
-ngx_signal_session_send_close(ngx_signal_session_t *s, ngx_uint_t code,
+ngx_signal_conn_send_close(ngx_signal_session_t *s, ngx_uint_t code,
     u_char *payload, size_t len)
 {
-    ngx_signal_session_control(s, NGX_SIGNAL_WS_OP_CLOSE, payload, len);
+    ngx_signal_conn_control(s, NGX_SIGNAL_WS_OP_CLOSE, payload, len);
     s->close_sent = 1;
     ngx_signal_status_count_close(code);
 
@@ -294,15 +318,19 @@ ngx_signal_session_send_close(ngx_signal_session_t *s, ngx_uint_t code,
 }
 
 
-/* NGX_DONE means the session was closed */
+/* the write event: the queue out, the close handshake; NGX_DONE: end */
 
 ngx_int_t
-ngx_signal_session_write(ngx_signal_session_t *s)
+ngx_signal_conn_write(ngx_signal_session_t *s)
 {
     ngx_int_t          rc;
     ngx_connection_t  *c;
 
     c = s->connection;
+
+    if (c->error) {
+        return NGX_DONE;
+    }
 
     if (s->slow && !s->close_sent) {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
@@ -310,21 +338,19 @@ ngx_signal_session_write(ngx_signal_session_t *s)
                       "closing with %d", s->conf->send_queue,
                       NGX_SIGNAL_CLOSE_SLOW_CONSUMER);
 
-        ngx_signal_session_fail(s, NGX_SIGNAL_CLOSE_SLOW_CONSUMER,
-                                "slow consumer");
+        ngx_signal_conn_fail(s, NGX_SIGNAL_CLOSE_SLOW_CONSUMER,
+                             "slow consumer");
     }
 
     rc = ngx_signal_session_flush(s);
 
     if (rc == NGX_ERROR) {
-        ngx_signal_session_close(s);
         return NGX_DONE;
     }
 
     if (rc == NGX_OK && s->close_sent) {
 
         if (s->close_received) {
-            ngx_signal_session_close(s);
             return NGX_DONE;
         }
 
@@ -340,13 +366,13 @@ ngx_signal_session_write(ngx_signal_session_t *s)
 
 
 static void
-ngx_signal_session_control(ngx_signal_session_t *s, ngx_uint_t opcode,
+ngx_signal_conn_control(ngx_signal_session_t *s, ngx_uint_t opcode,
     u_char *data, size_t len)
 {
     u_char              *p;
     ngx_signal_frame_t  *f;
 
-    f = ngx_signal_frame_alloc(2 + len, s->connection->log);
+    f = ngx_signal_out_frame_alloc(2 + len, s->connection->log);
     if (f == NULL) {
         return;
     }
@@ -365,7 +391,7 @@ ngx_signal_session_control(ngx_signal_session_t *s, ngx_uint_t opcode,
         ngx_signal_session_send(s, f);
     }
 
-    ngx_signal_frame_release(f);
+    ngx_signal_out_frame_release(f);
 }
 
 
@@ -376,8 +402,8 @@ ngx_signal_session_control(ngx_signal_session_t *s, ngx_uint_t opcode,
  * made non-cancelable so that the worker waits for it.
  */
 
-static void
-ngx_signal_session_shutdown(ngx_signal_session_t *s)
+static ngx_int_t
+ngx_signal_conn_shutdown(ngx_signal_session_t *s)
 {
     ngx_msec_t  window;
 
@@ -385,8 +411,7 @@ ngx_signal_session_shutdown(ngx_signal_session_t *s)
     window = s->conf->shutdown_window;
 
     if (window == 0) {
-        ngx_signal_session_go_away(s);
-        return;
+        return ngx_signal_conn_go_away(s);
     }
 
     if (s->ping.timer_set) {
@@ -395,11 +420,13 @@ ngx_signal_session_shutdown(ngx_signal_session_t *s)
 
     s->ping.cancelable = 0;
     ngx_add_timer(&s->ping, (ngx_msec_t) ngx_random() % window + 1);
+
+    return NGX_OK;
 }
 
 
-static void
-ngx_signal_session_go_away(ngx_signal_session_t *s)
+static ngx_int_t
+ngx_signal_conn_go_away(ngx_signal_session_t *s)
 {
     /* a reload bumped the zone's generation: the client may come back */
 
@@ -407,34 +434,33 @@ ngx_signal_session_go_away(ngx_signal_session_t *s)
         && ngx_signal_zone_generation(ngx_signal_worker_zone)
            != ngx_signal_worker_generation)
     {
-        ngx_signal_session_fail(s, NGX_SIGNAL_WS_CLOSE_RESTART,
-                                "server restarting");
+        ngx_signal_conn_fail(s, NGX_SIGNAL_WS_CLOSE_RESTART,
+                             "server restarting");
 
     } else {
-        ngx_signal_session_fail(s, NGX_SIGNAL_WS_CLOSE_GOING_AWAY,
-                                "server shutting down");
+        ngx_signal_conn_fail(s, NGX_SIGNAL_WS_CLOSE_GOING_AWAY,
+                             "server shutting down");
     }
 
     /*
      * nginx 1.22 does not process posted events after
      * ngx_close_idle_connections(): write the close frame now
      */
-    (void) ngx_signal_session_write(s);
+    return ngx_signal_conn_write(s);
 }
 
 
-void
-ngx_signal_session_ping(ngx_event_t *ev)
-{
-    ngx_signal_session_t  *s = ev->data;
+/* the ping timer (the shutdown timer once going away); NGX_DONE: end */
 
+ngx_int_t
+ngx_signal_conn_ping(ngx_signal_session_t *s)
+{
     if (s->close_sent) {
-        return;
+        return NGX_OK;
     }
 
     if (s->going_away) {
-        ngx_signal_session_go_away(s);
-        return;
+        return ngx_signal_conn_go_away(s);
     }
 
     if (s->awaiting_pong) {
@@ -444,25 +470,13 @@ ngx_signal_session_ping(ngx_event_t *ev)
 
         ngx_signal_count(ping_timeouts, 1);
 
-        ngx_signal_session_close(s);
-        return;
+        return NGX_DONE;
     }
 
-    ngx_signal_session_control(s, NGX_SIGNAL_WS_OP_PING, NULL, 0);
+    ngx_signal_conn_control(s, NGX_SIGNAL_WS_OP_PING, NULL, 0);
 
     s->awaiting_pong = 1;
-    ngx_add_timer(ev, s->conf->ping_timeout);
-}
+    ngx_add_timer(&s->ping, s->conf->ping_timeout);
 
-
-void
-ngx_signal_session_close_timeout(ngx_event_t *ev)
-{
-    ngx_signal_session_t  *s = ev->data;
-
-    ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
-                  "client did not complete the close handshake within %M ms",
-                  s->conf->close_timeout);
-
-    ngx_signal_session_close(s);
+    return NGX_OK;
 }

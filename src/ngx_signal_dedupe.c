@@ -11,8 +11,8 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-#include "ngx_signal.h"
-#include "ngx_signal_zone.h"
+#include "ngx_signal_dedupe.h"
+#include "ngx_signal_zone_sh.h"
 
 
 /* expired ids dropped per call, to keep the time under the lock short */

@@ -160,152 +160,6 @@ ngx_signal_envelope_parse(ngx_signal_envelope_t *env, ngx_pool_t *pool,
 }
 
 
-ngx_uint_t
-ngx_signal_room_is_family(u_char *p, size_t len)
-{
-    return len >= 3 && p[len - 1] == '*' && p[len - 2] == ':';
-}
-
-
-static ngx_uint_t
-ngx_signal_name_char(u_char ch)
-{
-    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
-        || (ch >= '0' && ch <= '9'))
-    {
-        return 1;
-    }
-
-    switch (ch) {
-    case '_':
-    case '.':
-    case ':':
-    case '@':
-    case '/':
-    case '+':
-    case '=':
-    case '-':
-        return 1;
-    }
-
-    return 0;
-}
-
-
-const char *
-ngx_signal_room_check(u_char *p, size_t len, size_t max,
-    ngx_uint_t allow_family)
-{
-    size_t      i, n;
-    ngx_uint_t  family;
-
-    if (len == 0) {
-        return "is empty";
-    }
-
-    if (len > max) {
-        return "is longer than signal_max_name_length";
-    }
-
-    family = ngx_signal_room_is_family(p, len);
-
-    if (family && !allow_family) {
-        return "is a family (prefix:*); events go to concrete rooms";
-    }
-
-    n = family ? len - 1 : len;
-
-    for (i = 0; i < n; i++) {
-        if (!ngx_signal_name_char(p[i])) {
-            return "may only contain A-Z a-z 0-9 _ . : @ / + = -";
-        }
-    }
-
-    if (!family && p[len - 1] == ':') {
-        return "must not end with ':'";
-    }
-
-    return NULL;
-}
-
-
-/* one complete JSON value (strings valid UTF-8), nothing around it */
-
-ngx_uint_t
-ngx_signal_json_valid(u_char *p, size_t len)
-{
-    yajl_handle  h;
-    yajl_status  st;
-
-    h = yajl_alloc(NULL, NULL, NULL);
-    if (h == NULL) {
-        return 0;
-    }
-
-    st = yajl_parse(h, p, len);
-
-    if (st == yajl_status_ok) {
-        st = yajl_complete_parse(h);
-    }
-
-    yajl_free(h);
-
-    return st == yajl_status_ok;
-}
-
-
-/*
- * Whether JSON text has a "\u0000" escape: a parser that hands out C
- * strings (yajl's tree) cuts such a string short.
- */
-
-ngx_uint_t
-ngx_signal_json_has_nul(u_char *p, size_t len)
-{
-    size_t  i;
-
-    for (i = 0; i + 5 < len; i++) {
-        if (p[i] != '\\') {
-            continue;
-        }
-
-        if (p[i + 1] == 'u' && p[i + 2] == '0' && p[i + 3] == '0'
-            && p[i + 4] == '0' && p[i + 5] == '0')
-        {
-            return 1;
-        }
-
-        /* an escaped character, a backslash included, is skipped */
-        i++;
-    }
-
-    return 0;
-}
-
-
-const char *
-ngx_signal_event_name_check(u_char *p, size_t len, size_t max)
-{
-    size_t  i;
-
-    if (len == 0) {
-        return "is empty";
-    }
-
-    if (len > max) {
-        return "is longer than signal_max_name_length";
-    }
-
-    for (i = 0; i < len; i++) {
-        if (!ngx_signal_name_char(p[i])) {
-            return "may only contain A-Z a-z 0-9 _ . : @ / + = -";
-        }
-    }
-
-    return NULL;
-}
-
-
 static ngx_int_t
 ngx_signal_env_fail(ngx_signal_envelope_parser_t *p, const char *fmt, ...)
 {
@@ -492,7 +346,7 @@ ngx_signal_env_string(ngx_signal_envelope_parser_t *p, u_char *s, size_t len)
                                        p->env->max_rooms);
         }
 
-        err = ngx_signal_room_check(s, len, p->env->max_name_len, 0);
+        err = ngx_signal_name_room(s, len, p->env->max_name_len, 0);
         if (err) {
             return ngx_signal_env_fail(p, "rooms[%ui]: room name %s",
                                        p->rooms->nelts, err);
@@ -509,13 +363,13 @@ ngx_signal_env_string(ngx_signal_envelope_parser_t *p, u_char *s, size_t len)
     }
 
     if (p->field == ngx_signal_field_room) {
-        err = ngx_signal_room_check(s, len, p->env->max_name_len, 0);
+        err = ngx_signal_name_room(s, len, p->env->max_name_len, 0);
         if (err) {
             return ngx_signal_env_fail(p, "room: room name %s", err);
         }
 
     } else if (p->field == ngx_signal_field_event) {
-        err = ngx_signal_event_name_check(s, len, p->env->max_name_len);
+        err = ngx_signal_name_event(s, len, p->env->max_name_len);
         if (err) {
             return ngx_signal_env_fail(p, "event: event name %s", err);
         }

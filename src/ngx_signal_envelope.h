@@ -10,6 +10,7 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include "ngx_signal_name.h"
 
 
 /*
@@ -49,21 +50,5 @@ typedef struct {
 
 ngx_int_t ngx_signal_envelope_parse(ngx_signal_envelope_t *env,
     ngx_pool_t *pool, u_char *body, size_t len);
-
-/*
- * Room and event names: 1..max bytes of [A-Za-z0-9_.:@/+=-]; a room may
- * end in ":*" (a family) when allow_family is set.  Returns NULL when the
- * name is valid, otherwise a reason for a human.
- */
-const char *ngx_signal_room_check(u_char *p, size_t len, size_t max,
-    ngx_uint_t allow_family);
-const char *ngx_signal_event_name_check(u_char *p, size_t len, size_t max);
-
-ngx_uint_t ngx_signal_json_has_nul(u_char *p, size_t len);
-ngx_uint_t ngx_signal_json_valid(u_char *p, size_t len);
-
-/* "prefix:*" → returns 1 */
-ngx_uint_t ngx_signal_room_is_family(u_char *p, size_t len);
-
 
 #endif /* _NGX_SIGNAL_ENVELOPE_H_INCLUDED_ */

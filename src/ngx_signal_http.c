@@ -7,7 +7,9 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include "ngx_signal.h"
+#include "ngx_signal_common.h"
+#include "ngx_signal_http.h"
+#include "ngx_signal_access.h"
 
 
 ngx_int_t
@@ -359,7 +361,7 @@ ngx_signal_http_api_get(ngx_http_request_t *r, ngx_int_t *rc)
     slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);
 
     if (slcf->api_secrets
-        && ngx_signal_secret_check(r, slcf->api_secrets, rc) != NGX_OK)
+        && ngx_signal_access_secret_check(r, slcf->api_secrets, rc) != NGX_OK)
     {
         return NGX_DECLINED;
     }

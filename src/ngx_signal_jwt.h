@@ -87,11 +87,9 @@ const char *ngx_signal_jwt_check_required(ngx_signal_jwt_conf_t *jc,
     ngx_signal_jwt_t *jwt);
 ngx_int_t ngx_signal_jwt_claim(yajl_val claims, ngx_str_t *path,
     ngx_pool_t *pool, ngx_str_t *value);
+ngx_int_t ngx_signal_jwt_claim_digest(ngx_pool_t *pool, yajl_val claims,
+    u_char *digest);
 ngx_int_t ngx_signal_jwt_add_variables(ngx_conf_t *cf);
-
-ngx_int_t ngx_signal_secret_check(ngx_http_request_t *r,
-    ngx_array_t *secrets, ngx_int_t *rc);
-ngx_uint_t ngx_signal_origin_allowed(ngx_array_t *origins, ngx_str_t *origin);
 
 
 #endif /* _NGX_SIGNAL_JWT_H_INCLUDED_ */

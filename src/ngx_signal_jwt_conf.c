@@ -13,7 +13,7 @@
 #include <ngx_http.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include "ngx_signal.h"
+#include "ngx_signal_common.h"
 
 
 static void ngx_signal_jwt_free_key(void *data);

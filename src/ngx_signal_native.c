@@ -12,7 +12,11 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include <yajl/yajl_parse.h>
-#include "ngx_signal.h"
+#include "ngx_signal_native.h"
+#include "ngx_signal_engine.h"
+#include "ngx_signal_envelope.h"
+#include "ngx_signal_rooms.h"
+#include "ngx_signal_session.h"
 
 
 #define NGX_SIGNAL_NATIVE_MAX_DEPTH   16
@@ -57,6 +61,12 @@ typedef struct {
 } ngx_signal_native_msg_t;
 
 
+static ngx_int_t ngx_signal_native_message(ngx_signal_session_t *s,
+    ngx_uint_t binary, u_char *data, size_t len);
+static ngx_signal_frame_t *ngx_signal_native_event(ngx_signal_delivery_t *d,
+    ngx_log_t *log);
+static void ngx_signal_native_subscribed(ngx_signal_session_t *s,
+    ngx_str_t *room, ngx_str_t *id);
 static void ngx_signal_native_reply(ngx_signal_session_t *s,
     const char *type, ngx_str_t *room, ngx_str_t *id);
 static void ngx_signal_native_error(ngx_signal_session_t *s,
@@ -99,13 +109,29 @@ static yajl_callbacks  ngx_signal_native_callbacks = {
 };
 
 
-void
-ngx_signal_native_message(ngx_signal_session_t *s, u_char *data, size_t len)
+ngx_signal_protocol_t  ngx_signal_native_protocol = {
+    ngx_string("native"),
+    0,
+    ngx_signal_native_event,
+    ngx_signal_native_message,
+    ngx_signal_native_subscribed
+};
+
+
+/* a message of the client: text only */
+
+static ngx_int_t
+ngx_signal_native_message(ngx_signal_session_t *s, ngx_uint_t binary,
+    u_char *data, size_t len)
 {
     u_char                   *p, *last;
     ngx_str_t                 room;
     yajl_status               st;
     ngx_signal_native_msg_t   m;
+
+    if (binary) {
+        return NGX_DECLINED;
+    }
 
     ngx_memzero(&m, sizeof(ngx_signal_native_msg_t));
 
@@ -121,13 +147,13 @@ ngx_signal_native_message(ngx_signal_session_t *s, u_char *data, size_t len)
         /* yajl would accept any value; a message is an object */
         ngx_signal_native_error(s, "invalid_json", "a message is a JSON "
                                 "object with a \"type\"", NULL, NULL);
-        return;
+        return NGX_OK;
     }
 
     m.text = data;
     m.handle = yajl_alloc(&ngx_signal_native_callbacks, NULL, &m);
     if (m.handle == NULL) {
-        return;
+        return NGX_OK;
     }
 
     st = yajl_parse(m.handle, data, len);
@@ -150,13 +176,13 @@ ngx_signal_native_message(ngx_signal_session_t *s, u_char *data, size_t len)
                                     NULL, NULL);
         }
 
-        return;
+        return NGX_OK;
     }
 
     if (!m.has_type) {
         ngx_signal_native_error(s, "invalid_message", "\"type\" is missing",
                                 NULL, m.id.len ? &m.id : NULL);
-        return;
+        return NGX_OK;
     }
 
     room.data = m.room;
@@ -164,27 +190,29 @@ ngx_signal_native_message(ngx_signal_session_t *s, u_char *data, size_t len)
 
     if (m.type_len == 4 && ngx_strncmp(m.type, "ping", 4) == 0) {
         ngx_signal_native_reply(s, "pong", NULL, m.id.len ? &m.id : NULL);
-        return;
+        return NGX_OK;
     }
 
     if (m.type_len == 9 && ngx_strncmp(m.type, "subscribe", 9) == 0) {
         ngx_signal_native_subscribe(s, &m, &room);
-        return;
+        return NGX_OK;
     }
 
     if (m.type_len == 11 && ngx_strncmp(m.type, "unsubscribe", 11) == 0) {
         ngx_signal_native_unsubscribe(s, &m, &room);
-        return;
+        return NGX_OK;
     }
 
     if (m.type_len == 7 && ngx_strncmp(m.type, "refresh", 7) == 0) {
         ngx_signal_native_refresh(s, &m);
-        return;
+        return NGX_OK;
     }
 
     ngx_signal_native_error(s, "unknown_type", "\"type\" must be subscribe, "
                             "unsubscribe, refresh or ping", NULL,
                             m.id.len ? &m.id : NULL);
+
+    return NGX_OK;
 }
 
 
@@ -203,7 +231,7 @@ ngx_signal_native_room(ngx_signal_session_t *s, ngx_signal_native_msg_t *m,
     }
 
     err = m->room_too_long ? "is longer than signal_max_name_length"
-                           : ngx_signal_room_check(room->data, room->len,
+                           : ngx_signal_name_room(room->data, room->len,
                                                    s->conf->max_name_length,
                                                    1);
     if (err) {
@@ -236,13 +264,14 @@ ngx_signal_native_subscribe(ngx_signal_session_t *s,
         return;
     }
 
-    if (!ngx_signal_room_allowed(s->allow, room)) {
+    if (!ngx_signal_rooms_allowed(s->allow, room)) {
         ngx_signal_native_error(s, "forbidden", "signal_allow_subscribe "
                                 "does not allow this room", room, id);
         return;
     }
 
-    if (s->nrooms >= s->conf->max_rooms && !ngx_signal_room_member(s, room))
+    if (s->nrooms >= s->conf->max_rooms
+        && ngx_signal_rooms_member(s, room) == NULL)
     {
         ngx_signal_native_error(s, "too_many_rooms", "the connection is in "
                                 "signal_max_rooms_per_connection rooms",
@@ -250,7 +279,7 @@ ngx_signal_native_subscribe(ngx_signal_session_t *s,
         return;
     }
 
-    rc = ngx_signal_room_join(s, room);
+    rc = ngx_signal_rooms_join(s, room);
 
     if (rc == NGX_ERROR) {
         ngx_signal_native_error(s, "internal", "out of memory", room, id);
@@ -271,15 +300,15 @@ ngx_signal_native_subscribe(ngx_signal_session_t *s,
         return;
     }
 
-    if (rc == NGX_OK && !ngx_signal_redis_confirmed(room)) {
+    if (rc == NGX_OK && !ngx_signal_engine->ready(room)) {
         /* "subscribed" once Redis delivers the room's events here */
 
-        mb = ngx_signal_member_find(s, room);
+        mb = ngx_signal_rooms_member(s, room);
 
         if (mb && id) {
             mb->reply_id.data = ngx_alloc(id->len, s->connection->log);
             if (mb->reply_id.data == NULL) {
-                (void) ngx_signal_room_leave(s, room);
+                (void) ngx_signal_rooms_leave(s, room);
                 ngx_signal_native_error(s, "internal", "out of memory",
                                         room, id);
                 return;
@@ -394,7 +423,7 @@ ngx_signal_native_refresh(ngx_signal_session_t *s, ngx_signal_native_msg_t *m)
 }
 
 
-void
+static void
 ngx_signal_native_subscribed(ngx_signal_session_t *s, ngx_str_t *room,
     ngx_str_t *id)
 {
@@ -414,7 +443,7 @@ ngx_signal_native_unsubscribe(ngx_signal_session_t *s,
         return;
     }
 
-    if (ngx_signal_room_leave(s, room) != NGX_OK) {
+    if (ngx_signal_rooms_leave(s, room) != NGX_OK) {
         ngx_signal_native_error(s, "not_subscribed", "the connection is not "
                                 "in this room", room, id);
         return;
@@ -495,9 +524,8 @@ ngx_signal_native_error(ngx_signal_session_t *s, const char *code,
  *  "seq":<seq>} in one text frame
  */
 
-ngx_signal_frame_t *
-ngx_signal_native_event(ngx_str_t *room, ngx_str_t *event, ngx_str_t *data,
-    uint64_t seq, ngx_log_t *log)
+static ngx_signal_frame_t *
+ngx_signal_native_event(ngx_signal_delivery_t *d, ngx_log_t *log)
 {
     u_char              *p;
     size_t               len;
@@ -505,9 +533,9 @@ ngx_signal_native_event(ngx_str_t *room, ngx_str_t *event, ngx_str_t *data,
 
     len = sizeof("{\"type\":\"event\",\"room\":\"\",\"event\":\"\","
                  "\"data\":,\"seq\":}") - 1
-          + room->len + event->len + data->len + NGX_INT64_LEN;
+          + d->room.len + d->event.len + d->data.len + NGX_INT64_LEN;
 
-    f = ngx_signal_frame_alloc(NGX_SIGNAL_WS_MAX_HEADER + len, log);
+    f = ngx_signal_out_frame_alloc(NGX_SIGNAL_WS_MAX_HEADER + len, log);
     if (f == NULL) {
         return NULL;
     }
@@ -517,7 +545,8 @@ ngx_signal_native_event(ngx_str_t *room, ngx_str_t *event, ngx_str_t *data,
     p = f->data + NGX_SIGNAL_WS_MAX_HEADER;
 
     p = ngx_sprintf(p, "{\"type\":\"event\",\"room\":\"%V\",\"event\":\"%V\","
-                    "\"data\":%V,\"seq\":%uL}", room, event, data, seq);
+                    "\"data\":%V,\"seq\":%uL}", &d->room, &d->event,
+                    &d->data, d->seq);
 
     len = p - (f->data + NGX_SIGNAL_WS_MAX_HEADER);
 

@@ -11,13 +11,17 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include "ngx_signal.h"
+#include "ngx_signal_notify.h"
+#include "ngx_signal_access.h"
+#include "ngx_signal_engine.h"
+#include "ngx_signal_envelope.h"
+#include "ngx_signal_http.h"
 
 
 static void ngx_signal_notify_body(ngx_http_request_t *r);
-
-
-static ngx_signal_log_limit_t  ngx_signal_notify_full;
+static void ngx_signal_notify_published(ngx_signal_publish_t *pub);
+static ngx_int_t ngx_signal_notify_answer(ngx_http_request_t *r,
+    ngx_signal_publish_t *pub);
 
 
 ngx_int_t
@@ -31,7 +35,7 @@ ngx_signal_notify_handler(ngx_http_request_t *r)
     /* before anything else: nothing is read for an unknown caller */
 
     if (slcf->api_secrets
-        && ngx_signal_secret_check(r, slcf->api_secrets, &rc) != NGX_OK)
+        && ngx_signal_access_secret_check(r, slcf->api_secrets, &rc) != NGX_OK)
     {
         return rc;
     }
@@ -88,95 +92,103 @@ ngx_signal_notify_body(ngx_http_request_t *r)
         return;
     }
 
-    ngx_http_finalize_request(r, ngx_signal_publish(r, env.events, NULL, 0));
+    ngx_http_finalize_request(r, ngx_signal_notify_publish(r, env.events,
+                                                           NULL, 0));
 }
 
 
 /*
- * Publish validated events (notify, webhooks): the answer's status, or
- * NGX_DONE while Redis works on it.  "once" is a webhook id that Redis
- * deduplicates for ttl seconds (the memory engine does it before).
+ * Publish validated events (notify, webhooks) through the engine: the
+ * answer's status, or NGX_DONE while the engine works on it.  "once" is
+ * a key the engine remembers for ttl seconds: a second publish with it
+ * is a duplicate.
  */
 
 ngx_int_t
-ngx_signal_publish(ngx_http_request_t *r, ngx_array_t *events,
+ngx_signal_notify_publish(ngx_http_request_t *r, ngx_array_t *events,
     ngx_str_t *once, time_t ttl)
 {
-    uint64_t                *seqs, wake;
-    ngx_int_t                rc;
-    ngx_uint_t               i, n;
-    ngx_signal_event_t      *ev;
-    ngx_signal_main_conf_t  *smcf;
+    ngx_uint_t             i;
+    ngx_signal_event_t    *ev;
+    ngx_signal_publish_t  *pub;
 
-    smcf = ngx_http_get_module_main_conf(r, ngx_signal_module);
+    pub = ngx_pcalloc(r->pool, sizeof(ngx_signal_publish_t));
+    if (pub == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     ev = events->elts;
-    n = 0;
 
     for (i = 0; i < events->nelts; i++) {
-        n += ev[i].nrooms;
+        pub->n += ev[i].nrooms;
     }
 
-    if (ngx_signal_redis) {
-        /* Redis numbers and carries the batch, atomically */
-        return ngx_signal_redis_publish(r, events, n, once, ttl);
+    pub->events = events;
+    pub->ttl = ttl;
+    pub->pool = r->pool;
+    pub->log = r->connection->log;
+    pub->done = ngx_signal_notify_published;
+    pub->data = r;
+
+    if (once) {
+        pub->once = *once;
     }
 
-    seqs = ngx_palloc(r->pool, n * sizeof(uint64_t));
-    if (seqs == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (ngx_signal_engine->publish(pub) == NGX_AGAIN) {
+        r->main->count++;
+        return NGX_DONE;
     }
 
-    /* every number of the batch, or none: nothing is half-published */
-
-    rc = ngx_signal_zone_assign(smcf->zone, events, seqs, r->pool, &wake);
-
-    if (rc == NGX_DECLINED) {
-        ngx_signal_log_limited(NGX_LOG_ERR, r->connection->log,
-                               &ngx_signal_notify_full,
-                               "signal: signal_zone \"%V\" cannot hold the "
-                               "rooms of a %ui-room publish; raise its size",
-                               &smcf->zone->shm.name, n);
-
-        return ngx_signal_http_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                     "zone_full",
-                                     "the shared memory zone cannot hold "
-                                     "these rooms; nothing was published");
-    }
-
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_signal_count(published, n);
-
-    /*
-     * The workers with members read the log; this one delivers in log
-     * order too.
-     */
-
-    ngx_signal_bus_wake(wake);
-    ngx_signal_bus_drain(r->connection->log);
-
-    return ngx_signal_notify_answer(r, events, seqs);
+    return ngx_signal_notify_answer(r, pub);
 }
 
 
-/* 202 with the (room, event, seq) of every published event */
+static void
+ngx_signal_notify_published(ngx_signal_publish_t *pub)
+{
+    ngx_http_request_t  *r = pub->data;
 
-ngx_int_t
-ngx_signal_notify_answer(ngx_http_request_t *r, ngx_array_t *events,
-    uint64_t *seqs)
+    ngx_http_finalize_request(r, ngx_signal_notify_answer(r, pub));
+}
+
+
+/*
+ * The engine's result: 202 with the (room, event, seq) of every published
+ * event, 200 for a duplicate, 503 with the engine's reason.
+ */
+
+static ngx_int_t
+ngx_signal_notify_answer(ngx_http_request_t *r, ngx_signal_publish_t *pub)
 {
     u_char              *out, *p;
     size_t               len;
     ngx_uint_t           i, j, n;
     ngx_signal_event_t  *ev;
 
-    ev = events->elts;
+    switch (pub->result) {
+
+    case NGX_SIGNAL_PUBLISHED:
+        break;
+
+    case NGX_SIGNAL_DUPLICATE:
+        return ngx_signal_http_send_json(r, NGX_HTTP_OK,
+                                         (u_char *) "{\"duplicate\":true}\n",
+                                         sizeof("{\"duplicate\":true}\n")
+                                         - 1);
+
+    default:
+        if (pub->error == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_signal_http_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     pub->error, "%V", &pub->detail);
+    }
+
+    ev = pub->events->elts;
     len = sizeof("{\"published\":[]}\n") - 1;
 
-    for (i = 0; i < events->nelts; i++) {
+    for (i = 0; i < pub->events->nelts; i++) {
         for (j = 0; j < ev[i].nrooms; j++) {
             len += sizeof(",{\"room\":\"\",\"event\":\"\",\"seq\":}") - 1
                    + ev[i].rooms[j].len + ev[i].event.len + NGX_INT64_LEN;
@@ -191,11 +203,11 @@ ngx_signal_notify_answer(ngx_http_request_t *r, ngx_array_t *events,
     p = ngx_cpymem(out, "{\"published\":[", sizeof("{\"published\":[") - 1);
     n = 0;
 
-    for (i = 0; i < events->nelts; i++) {
+    for (i = 0; i < pub->events->nelts; i++) {
         for (j = 0; j < ev[i].nrooms; j++, n++) {
             p = ngx_sprintf(p, "%s{\"room\":\"%V\",\"event\":\"%V\","
                             "\"seq\":%uL}", n ? "," : "",
-                            &ev[i].rooms[j], &ev[i].event, seqs[n]);
+                            &ev[i].rooms[j], &ev[i].event, pub->seqs[n]);
         }
     }
 

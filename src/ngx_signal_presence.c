@@ -15,8 +15,11 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include "ngx_signal.h"
-#include "ngx_signal_zone.h"
+#include "ngx_signal_log.h"
+#include "ngx_signal_presence.h"
+#include "ngx_signal_envelope.h"
+#include "ngx_signal_http.h"
+#include "ngx_signal_zone_sh.h"
 
 
 /* what a join needs, found or made before anything is counted */
@@ -52,6 +55,9 @@ static void ngx_signal_presence_idle(ngx_signal_zone_ctx_t *ctx,
     ngx_signal_zone_room_t *room);
 static void ngx_signal_presence_capture(ngx_signal_zone_ctx_t *ctx,
     ngx_signal_zone_room_t *room, ngx_str_t *name, ngx_signal_presence_t *p);
+static void ngx_signal_presence_done(ngx_signal_presence_query_t *q);
+static ngx_int_t ngx_signal_presence_answer(ngx_http_request_t *r,
+    ngx_signal_presence_query_t *q);
 
 
 /* refusals are logged once per interval and limit, not per request */
@@ -113,8 +119,8 @@ ngx_signal_presence_join(ngx_str_t *name, ngx_str_t *user,
                    "signal: presence of \"%V\": %ui connections", name,
                    p.connections);
 
-    if (ngx_signal_redis) {
-        ngx_signal_redis_presence(&p);
+    if (ngx_signal_engine->presence_put) {
+        ngx_signal_engine->presence_put(&p);
     }
 
     return NGX_OK;
@@ -402,8 +408,8 @@ ngx_signal_presence_leave(ngx_str_t *name, ngx_str_t *user)
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
-    if (ngx_signal_redis) {
-        ngx_signal_redis_presence(&p);
+    if (ngx_signal_engine->presence_put) {
+        ngx_signal_engine->presence_put(&p);
     }
 }
 
@@ -637,17 +643,19 @@ ngx_signal_presence_interest(ngx_signal_zone_ctx_t *ctx,
 
 /*
  * GET on a signal_presence location: {"room":..., "connections":N,
- * "users":N}.  The room is the directive's value or the "room" argument.
+ * "users":N}, across hosts as the engine knows them.  The room is the
+ * directive's value or the "room" argument.
  */
 
 ngx_int_t
 ngx_signal_presence_handler(ngx_http_request_t *r)
 {
-    u_char                 *dst, *src;
-    ngx_int_t               rc;
-    ngx_str_t               room, arg;
-    const char             *err;
-    ngx_signal_loc_conf_t  *slcf;
+    u_char                       *dst, *src;
+    ngx_int_t                     rc;
+    ngx_str_t                     room, arg;
+    const char                   *err;
+    ngx_signal_loc_conf_t        *slcf;
+    ngx_signal_presence_query_t  *q;
 
     if (ngx_signal_http_api_get(r, &rc) != NGX_OK) {
         return rc;
@@ -676,62 +684,71 @@ ngx_signal_presence_handler(ngx_http_request_t *r)
                                      "name the room: ?room=<name>");
     }
 
-    err = ngx_signal_room_check(room.data, room.len,
+    err = ngx_signal_name_room(room.data, room.len,
                                 slcf->max_name_length, 1);
     if (err) {
         return ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_room",
                                      "room %s", err);
     }
 
-    if (ngx_signal_redis) {
-        rc = ngx_signal_redis_presence_get(r, &room);
-
-        if (rc != NGX_DECLINED) {
-            return rc;
-        }
+    q = ngx_pcalloc(r->pool, sizeof(ngx_signal_presence_query_t));
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_signal_presence_local(r, &room);
+    q->room = room;
+    q->log = r->connection->log;
+    q->done = ngx_signal_presence_done;
+    q->data = r;
+
+    if (ngx_signal_engine->presence_get(q) == NGX_AGAIN) {
+        r->main->count++;
+        return NGX_DONE;
+    }
+
+    return ngx_signal_presence_answer(r, q);
 }
 
 
-/* this host's counts; "partial" when other hosts could not be asked */
-
-ngx_int_t
-ngx_signal_presence_local(ngx_http_request_t *r, ngx_str_t *room)
+static void
+ngx_signal_presence_done(ngx_signal_presence_query_t *q)
 {
-    ngx_uint_t               connections, users;
+    ngx_http_request_t  *r = q->data;
+
+    ngx_http_finalize_request(r, ngx_signal_presence_answer(r, q));
+}
+
+
+/* this host's counts of a room */
+
+void
+ngx_signal_presence_count(ngx_signal_presence_query_t *q)
+{
     ngx_signal_zone_ctx_t   *ctx;
     ngx_signal_zone_room_t  *zr;
-    ngx_signal_main_conf_t  *smcf;
 
-    smcf = ngx_http_get_module_main_conf(r, ngx_signal_module);
-
-    ctx = smcf->zone->data;
+    ctx = ngx_signal_worker_zone->data;
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
-    zr = ngx_signal_zone_lookup(ctx, room);
+    zr = ngx_signal_zone_lookup(ctx, &q->room);
 
-    connections = zr ? zr->connections : 0;
-    users = zr ? zr->nusers : 0;
+    q->connections = zr ? zr->connections : 0;
+    q->users = zr ? zr->nusers : 0;
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
-
-    return ngx_signal_presence_answer(r, room, connections, users,
-                                      ngx_signal_redis != NULL);
 }
 
 
-ngx_int_t
-ngx_signal_presence_answer(ngx_http_request_t *r, ngx_str_t *room,
-    ngx_uint_t connections, ngx_uint_t users, ngx_uint_t partial)
+static ngx_int_t
+ngx_signal_presence_answer(ngx_http_request_t *r,
+    ngx_signal_presence_query_t *q)
 {
     u_char  *body, *p;
 
     body = ngx_pnalloc(r->pool, sizeof("{\"room\":\"\",\"connections\":,"
                                        "\"users\":,\"partial\":true}\n")
-                                + room->len + 2 * NGX_INT_T_LEN);
+                                + q->room.len + 2 * NGX_INT_T_LEN);
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -739,8 +756,8 @@ ngx_signal_presence_answer(ngx_http_request_t *r, ngx_str_t *room,
     /* the name rules keep it free of anything JSON would escape */
 
     p = ngx_sprintf(body, "{\"room\":\"%V\",\"connections\":%ui,"
-                    "\"users\":%ui%s}\n", room, connections, users,
-                    partial ? ",\"partial\":true" : "");
+                    "\"users\":%ui%s}\n", &q->room, q->connections,
+                    q->users, q->partial ? ",\"partial\":true" : "");
 
     return ngx_signal_http_send_json(r, NGX_HTTP_OK, body, p - body);
 }

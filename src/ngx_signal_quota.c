@@ -18,8 +18,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include "ngx_signal.h"
-#include "ngx_signal_zone.h"
+#include "ngx_signal_zone_sh.h"
 
 
 static void ngx_signal_quota_account_free(ngx_signal_zone_ctx_t *ctx,

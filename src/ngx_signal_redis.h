@@ -2,9 +2,11 @@
 /*
  * Copyright (C) ngx_signal_module authors
  *
- * The Redis engine: one command and one subscriber connection per worker
- * (ngx_signal_redis_link.c), publishing through a Redis function and
- * per-room subscriptions (ngx_signal_redis.c).
+ * The Redis engine, inside: one command and one subscriber connection
+ * per worker (ngx_signal_redis_link.c), publishing through a Redis
+ * function (ngx_signal_redis.c, ngx_signal_redis_lua.c), per-room
+ * subscriptions (ngx_signal_redis_sub.c), presence across hosts
+ * (ngx_signal_redis_presence.c).
  */
 
 
@@ -16,6 +18,8 @@
 #include <ngx_core.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
+#include "ngx_signal_engine.h"
+#include "ngx_signal_redis_conf.h"
 
 
 /* signal_redis and its settings (http block) */
@@ -76,16 +80,16 @@ struct ngx_signal_redis_link_s {
 #define NGX_SIGNAL_REDIS_HEARTBEAT      5000
 
 
-/* a notify or presence request waiting for its FCALL */
+/* a publish or a presence query waiting for its FCALL */
 typedef struct {
-    ngx_http_request_t         *request;     /* NULL once answered */
-    ngx_array_t                *events;
-    ngx_uint_t                  n;
-    ngx_str_t                   room;        /* presence: in the request */
-    ngx_event_t                 timer;
-} ngx_signal_redis_pub_t;
+    ngx_signal_publish_t          *pub;      /* NULL once answered */
+    ngx_signal_presence_query_t   *query;    /* NULL once answered */
+    ngx_event_t                    timer;
+} ngx_signal_redis_pending_t;
 
 
+extern ngx_signal_redis_conf_t  *ngx_signal_redis;
+extern ngx_signal_redis_link_t   ngx_signal_redis_sub;
 extern ngx_signal_redis_link_t  ngx_signal_redis_cmd;
 
 
@@ -93,12 +97,24 @@ void ngx_signal_redis_link_start(ngx_signal_redis_link_t *link);
 void ngx_signal_redis_link_stop(ngx_signal_redis_link_t *link);
 void ngx_signal_redis_link_fail(ngx_signal_redis_link_t *link,
     const char *why);
-const char *ngx_signal_redis_state_name(ngx_signal_redis_state_e state);
+const char *ngx_signal_redis_link_state_name(ngx_signal_redis_state_e state);
 
 extern const char  ngx_signal_redis_library[];
 
-void ngx_signal_redis_heartbeat(ngx_event_t *ev);
+void ngx_signal_redis_presence_heartbeat(ngx_event_t *ev);
 void ngx_signal_redis_presence_resync(void);
+void ngx_signal_redis_presence_put(ngx_signal_presence_t *p);
+ngx_int_t ngx_signal_redis_presence_get(ngx_signal_presence_query_t *q);
+ngx_signal_redis_pending_t *ngx_signal_redis_pending(ngx_log_t *log,
+    ngx_event_handler_pt timeout);
+
+void ngx_signal_redis_subs_init(void);
+void ngx_signal_redis_subs_exit(void);
+ngx_int_t ngx_signal_redis_sub_interest(ngx_str_t *name, ngx_uint_t want);
+ngx_uint_t ngx_signal_redis_sub_confirmed(ngx_str_t *name);
+void ngx_signal_redis_sub_ready(ngx_signal_redis_link_t *link);
+void ngx_signal_redis_sub_down(ngx_signal_redis_link_t *link);
+void ngx_signal_redis_report(void);
 
 
 #endif /* _NGX_SIGNAL_REDIS_H_INCLUDED_ */

@@ -11,7 +11,6 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include "ngx_signal.h"
 #include "ngx_signal_redis.h"
 
 
@@ -78,6 +77,7 @@ ngx_signal_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     smcf->redis = rc;
+    smcf->engine = &ngx_signal_redis_engine;
 
     return NGX_CONF_OK;
 }

@@ -17,7 +17,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_event.h>
-#include "ngx_signal.h"
+#include "ngx_signal_log.h"
 #include "ngx_signal_redis.h"
 
 
@@ -43,7 +43,7 @@ static void ngx_signal_redis_lost(ngx_signal_redis_link_t *link,
 
 
 const char *
-ngx_signal_redis_state_name(ngx_signal_redis_state_e state)
+ngx_signal_redis_link_state_name(ngx_signal_redis_state_e state)
 {
     static const char  *names[] = {
         "down", "connecting", "auth", "select", "load", "ready"
@@ -152,6 +152,10 @@ ngx_signal_redis_connect(ngx_signal_redis_link_t *link)
     link->ac = ac;
     link->conn = c;
     link->state = NGX_SIGNAL_REDIS_CONNECTING;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "signal: redis %s connection: connecting to %V",
+                   link->name, &link->conf->url);
 
     /* only now: it asks for the write event that signals the connect */
 
@@ -309,6 +313,10 @@ ngx_signal_redis_setup(ngx_signal_redis_link_t *link)
     conf = link->conf;
     rc = REDIS_OK;
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "signal: redis %s connection: %s done", link->name,
+                   ngx_signal_redis_link_state_name(link->state));
+
     switch (link->state) {
 
     case NGX_SIGNAL_REDIS_CONNECTING:
@@ -398,13 +406,13 @@ ngx_signal_redis_setup_reply(redisAsyncContext *ac, void *r, void *privdata)
     }
 
     if (reply->type == REDIS_REPLY_ERROR) {
-        p = ngx_signal_escape(text, text + sizeof(text), (u_char *) reply->str,
-                              reply->len);
+        p = ngx_signal_log_escape(text, text + sizeof(text),
+                                  (u_char *) reply->str, reply->len);
 
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "signal: redis at %V refused the %s step of the %s "
                       "connection: %*s%s", &link->conf->url,
-                      ngx_signal_redis_state_name(link->state), link->name,
+                      ngx_signal_redis_link_state_name(link->state), link->name,
                       p - text, text,
                       (link->state == NGX_SIGNAL_REDIS_LOAD)
                       ? " (signal_redis needs Redis 7.0 or later)" : "");
@@ -485,7 +493,7 @@ ngx_signal_redis_lost(ngx_signal_redis_link_t *link, const char *why)
         ngx_log_error(level, ngx_cycle->log, 0,
                       "signal: cannot connect the redis %s connection to "
                       "%V (%s): %s; retrying in %M ms", link->name,
-                      &link->conf->url, ngx_signal_redis_state_name(was),
+                      &link->conf->url, ngx_signal_redis_link_state_name(was),
                       why, delay);
     }
 
@@ -501,6 +509,9 @@ static void
 ngx_signal_redis_retry(ngx_event_t *ev)
 {
     ngx_signal_redis_link_t  *link = ev->data;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "signal: redis %s connection: retrying", link->name);
 
     ngx_signal_redis_connect(link);
 }

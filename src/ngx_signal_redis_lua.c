@@ -9,7 +9,6 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-#include "ngx_signal.h"
 #include "ngx_signal_redis.h"
 
 

@@ -12,8 +12,9 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include "ngx_signal.h"
 #include "ngx_signal_redis.h"
+#include "ngx_signal_presence.h"
+#include "ngx_signal_zone.h"
 
 
 static void ngx_signal_redis_presence_reply(redisAsyncContext *ac, void *r,
@@ -42,7 +43,7 @@ ngx_signal_redis_presence_resync(void)
         p = a->elts;
 
         for (i = 0; i < a->nelts; i++) {
-            ngx_signal_redis_presence(&p[i]);
+            ngx_signal_redis_presence_put(&p[i]);
         }
     }
 
@@ -56,7 +57,7 @@ ngx_signal_redis_presence_resync(void)
  */
 
 void
-ngx_signal_redis_heartbeat(ngx_event_t *ev)
+ngx_signal_redis_presence_heartbeat(ngx_event_t *ev)
 {
     u_char  *id;
 
@@ -81,7 +82,7 @@ ngx_signal_redis_heartbeat(ngx_event_t *ev)
 /* a room's counts on this host changed: fire and forget, versioned */
 
 void
-ngx_signal_redis_presence(ngx_signal_presence_t *p)
+ngx_signal_redis_presence_put(ngx_signal_presence_t *p)
 {
     if (ngx_signal_redis_cmd.state != NGX_SIGNAL_REDIS_READY) {
         /* sent again, all of it, when the connection is back */
@@ -99,45 +100,47 @@ ngx_signal_redis_presence(ngx_signal_presence_t *p)
 
 
 /*
- * GET on a signal_presence location with the Redis engine: the counts of
- * every live instance; this host's alone ("partial") if Redis cannot say.
+ * The counts of a room over every live instance; this host's alone
+ * ("partial") if Redis cannot say.
  */
 
 ngx_int_t
-ngx_signal_redis_presence_get(ngx_http_request_t *r, ngx_str_t *room)
+ngx_signal_redis_presence_get(ngx_signal_presence_query_t *q)
 {
-    int                      rc;
-    ngx_signal_redis_pub_t  *q;
+    int                          rc;
+    ngx_signal_redis_pending_t  *pending;
 
     if (ngx_signal_redis_cmd.state != NGX_SIGNAL_REDIS_READY) {
-        return NGX_DECLINED;
+        goto local;
     }
 
-    q = ngx_calloc(sizeof(ngx_signal_redis_pub_t), r->connection->log);
-    if (q == NULL) {
-        return NGX_DECLINED;
+    pending = ngx_signal_redis_pending(q->log,
+                                       ngx_signal_redis_presence_timeout);
+    if (pending == NULL) {
+        goto local;
     }
 
-    q->request = r;
-    q->room = *room;
+    pending->query = q;
 
     rc = redisAsyncCommand(ngx_signal_redis_cmd.ac,
-                           ngx_signal_redis_presence_reply, q,
-                           "FCALL signal_presence_get 0 %b", room->data,
-                           room->len);
+                           ngx_signal_redis_presence_reply, pending,
+                           "FCALL signal_presence_get 0 %b", q->room.data,
+                           q->room.len);
     if (rc != REDIS_OK) {
-        ngx_free(q);
-        return NGX_DECLINED;
+        ngx_free(pending);
+        goto local;
     }
 
-    q->timer.handler = ngx_signal_redis_presence_timeout;
-    q->timer.data = q;
-    q->timer.log = r->connection->log;
-    ngx_add_timer(&q->timer, ngx_signal_redis->command_timeout);
+    ngx_add_timer(&pending->timer, ngx_signal_redis->command_timeout);
 
-    r->main->count++;
+    return NGX_AGAIN;
 
-    return NGX_DONE;
+local:
+
+    ngx_signal_presence_count(q);
+    q->partial = 1;
+
+    return NGX_OK;
 }
 
 
@@ -145,22 +148,20 @@ static void
 ngx_signal_redis_presence_reply(redisAsyncContext *ac, void *r,
     void *privdata)
 {
-    redisReply              *reply = r;
-    ngx_signal_redis_pub_t  *q = privdata;
+    redisReply                  *reply = r;
+    ngx_signal_redis_pending_t  *pending = privdata;
 
-    ngx_str_t            room;
-    ngx_http_request_t  *req;
+    ngx_signal_presence_query_t  *q;
 
-    req = q->request;
-    room = q->room;
+    q = pending->query;
 
-    if (q->timer.timer_set) {
-        ngx_del_timer(&q->timer);
+    if (pending->timer.timer_set) {
+        ngx_del_timer(&pending->timer);
     }
 
-    ngx_free(q);
+    ngx_free(pending);
 
-    if (req == NULL) {
+    if (q == NULL) {
         return;
     }
 
@@ -169,27 +170,30 @@ ngx_signal_redis_presence_reply(redisAsyncContext *ac, void *r,
         || reply->element[0]->type != REDIS_REPLY_INTEGER
         || reply->element[1]->type != REDIS_REPLY_INTEGER)
     {
-        ngx_http_finalize_request(req, ngx_signal_presence_local(req, &room));
-        return;
+        ngx_signal_presence_count(q);
+        q->partial = 1;
+
+    } else {
+        q->connections = (ngx_uint_t) reply->element[0]->integer;
+        q->users = (ngx_uint_t) reply->element[1]->integer;
     }
 
-    ngx_http_finalize_request(req,
-        ngx_signal_presence_answer(req, &room,
-                                   (ngx_uint_t) reply->element[0]->integer,
-                                   (ngx_uint_t) reply->element[1]->integer,
-                                   0));
+    q->done(q);
 }
 
 
 static void
 ngx_signal_redis_presence_timeout(ngx_event_t *ev)
 {
-    ngx_signal_redis_pub_t  *q = ev->data;
+    ngx_signal_redis_pending_t  *pending = ev->data;
 
-    ngx_http_request_t  *r;
+    ngx_signal_presence_query_t  *q;
 
-    r = q->request;
-    q->request = NULL;
+    q = pending->query;
+    pending->query = NULL;
 
-    ngx_http_finalize_request(r, ngx_signal_presence_local(r, &q->room));
+    ngx_signal_presence_count(q);
+    q->partial = 1;
+
+    q->done(q);
 }

@@ -2,43 +2,47 @@
 /*
  * Copyright (C) ngx_signal_module authors
  *
- * The worker-local room table: room name -> connections of this worker,
- * family matching ("bulk_upload:*") and fan-out.  An event is encoded once
- * and the same frame is queued on every member connection.
+ * The worker-local room table: room name -> sessions of this worker,
+ * family matching ("bulk_upload:*") and fan-out.  Both engines hand their
+ * events to ngx_signal_rooms_deliver(): an event is encoded once per
+ * protocol (each member's protocol, through its struct) and the same
+ * frame is queued on every member of that protocol.
  */
 
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include "ngx_signal.h"
+#include "ngx_signal_rooms.h"
+#include "ngx_signal_engine.h"
+#include "ngx_signal_envelope.h"
+#include "ngx_signal_presence.h"
+#include "ngx_signal_status.h"
 
 
+/* one event's fan-out in this worker */
 typedef struct {
-    ngx_str_t            *room;
-    ngx_str_t            *event;
-    ngx_str_t            *data;
-    uint64_t              seq;
-    uint64_t              stamp;
-    ngx_uint_t            delivered;
-    ngx_signal_frame_t   *frame;
-    ngx_log_t            *log;
-} ngx_signal_delivery_t;
+    ngx_signal_delivery_t  *d;
+    uint64_t                stamp;
+    ngx_uint_t              delivered;
+    ngx_signal_frame_t     *frames[NGX_SIGNAL_PROTOCOLS];
+    ngx_log_t              *log;
+} ngx_signal_fanout_t;
 
 
-static ngx_signal_room_t *ngx_signal_room_lookup(ngx_str_t *name);
-static ngx_signal_room_t *ngx_signal_room_create(ngx_str_t *name);
-static void ngx_signal_room_free(ngx_signal_room_t *room);
-static void ngx_signal_member_remove(ngx_signal_member_t *m);
-static ngx_int_t ngx_signal_room_deliver(ngx_signal_room_t *room,
-    ngx_signal_delivery_t *d);
+static ngx_signal_room_t *ngx_signal_rooms_lookup(ngx_str_t *name);
+static ngx_signal_room_t *ngx_signal_rooms_create(ngx_str_t *name);
+static void ngx_signal_rooms_free(ngx_signal_room_t *room);
+static void ngx_signal_rooms_remove(ngx_signal_member_t *m);
+static ngx_int_t ngx_signal_rooms_fanout(ngx_signal_room_t *room,
+    ngx_signal_fanout_t *f);
 
 
 static ngx_rbtree_t        ngx_signal_rooms;
 static ngx_rbtree_node_t   ngx_signal_rooms_sentinel;
 
-/* one stamp per published event: a connection gets it at most once */
-static uint64_t            ngx_signal_delivery_stamp;
+/* one stamp per delivered event: a session gets it at most once */
+static uint64_t            ngx_signal_rooms_stamp;
 
 
 void
@@ -50,21 +54,16 @@ ngx_signal_rooms_init(void)
 
 
 static ngx_signal_room_t *
-ngx_signal_room_lookup(ngx_str_t *name)
+ngx_signal_rooms_lookup(ngx_str_t *name)
 {
-    uint32_t         hash;
-    ngx_str_node_t  *sn;
-
-    hash = ngx_crc32_short(name->data, name->len);
-
-    sn = ngx_str_rbtree_lookup(&ngx_signal_rooms, name, hash);
-
-    return (ngx_signal_room_t *) sn;
+    return (ngx_signal_room_t *) ngx_str_rbtree_lookup(&ngx_signal_rooms,
+                                   name, ngx_crc32_short(name->data,
+                                                         name->len));
 }
 
 
 static ngx_signal_room_t *
-ngx_signal_room_create(ngx_str_t *name)
+ngx_signal_rooms_create(ngx_str_t *name)
 {
     ngx_signal_room_t  *room;
 
@@ -82,7 +81,8 @@ ngx_signal_room_create(ngx_str_t *name)
 
     ngx_queue_init(&room->members);
 
-    if (ngx_signal_redis && ngx_signal_redis_want(&room->sn.str, 1) != NGX_OK)
+    if (ngx_signal_engine->interest
+        && ngx_signal_engine->interest(&room->sn.str, 1) != NGX_OK)
     {
         ngx_free(room);
         return NULL;
@@ -90,15 +90,22 @@ ngx_signal_room_create(ngx_str_t *name)
 
     ngx_rbtree_insert(&ngx_signal_rooms, &room->sn.node);
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "signal: room \"%V\" has a first member here", name);
+
     return room;
 }
 
 
 static void
-ngx_signal_room_free(ngx_signal_room_t *room)
+ngx_signal_rooms_free(ngx_signal_room_t *room)
 {
-    if (ngx_signal_redis) {
-        (void) ngx_signal_redis_want(&room->sn.str, 0);
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "signal: room \"%V\" has no member here any more",
+                   &room->sn.str);
+
+    if (ngx_signal_engine->interest) {
+        (void) ngx_signal_engine->interest(&room->sn.str, 0);
     }
 
     ngx_rbtree_delete(&ngx_signal_rooms, &room->sn.node);
@@ -112,29 +119,20 @@ ngx_signal_room_free(ngx_signal_room_t *room)
  */
 
 ngx_int_t
-ngx_signal_room_join(ngx_signal_session_t *s, ngx_str_t *name)
+ngx_signal_rooms_join(ngx_signal_session_t *s, ngx_str_t *name)
 {
     ngx_int_t             rc;
-    ngx_queue_t          *q;
     ngx_signal_room_t    *room;
     ngx_signal_member_t  *m;
 
-    room = ngx_signal_room_lookup(name);
+    if (ngx_signal_rooms_member(s, name)) {
+        return NGX_DECLINED;
+    }
 
-    if (room) {
-        for (q = ngx_queue_head(&s->members);
-             q != ngx_queue_sentinel(&s->members);
-             q = ngx_queue_next(q))
-        {
-            m = ngx_queue_data(q, ngx_signal_member_t, in_session);
+    room = ngx_signal_rooms_lookup(name);
 
-            if (m->room == room) {
-                return NGX_DECLINED;
-            }
-        }
-
-    } else {
-        room = ngx_signal_room_create(name);
+    if (room == NULL) {
+        room = ngx_signal_rooms_create(name);
         if (room == NULL) {
             return NGX_ERROR;
         }
@@ -142,11 +140,8 @@ ngx_signal_room_join(ngx_signal_session_t *s, ngx_str_t *name)
 
     m = ngx_alloc(sizeof(ngx_signal_member_t), s->connection->log);
     if (m == NULL) {
-        if (room->nmembers == 0) {
-            ngx_signal_room_free(room);
-        }
-
-        return NGX_ERROR;
+        rc = NGX_ERROR;
+        goto failed;
     }
 
     rc = ngx_signal_presence_join(name, &s->user, !s->authenticated);
@@ -154,12 +149,9 @@ ngx_signal_room_join(ngx_signal_session_t *s, ngx_str_t *name)
     if (rc != NGX_OK) {
         ngx_free(m);
 
-        if (room->nmembers == 0) {
-            ngx_signal_room_free(room);
-        }
-
         /* the quota of one user is the user's to free; the rest is full */
-        return (rc == NGX_SIGNAL_PRESENCE_USER) ? NGX_ABORT : NGX_BUSY;
+        rc = (rc == NGX_SIGNAL_PRESENCE_USER) ? NGX_ABORT : NGX_BUSY;
+        goto failed;
     }
 
     ngx_memzero(m, sizeof(ngx_signal_member_t));
@@ -172,12 +164,23 @@ ngx_signal_room_join(ngx_signal_session_t *s, ngx_str_t *name)
     room->nmembers++;
     s->nrooms++;
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
+                   "signal: joined \"%V\", %ui rooms", name, s->nrooms);
+
     return NGX_OK;
+
+failed:
+
+    if (room->nmembers == 0) {
+        ngx_signal_rooms_free(room);
+    }
+
+    return rc;
 }
 
 
 static void
-ngx_signal_member_remove(ngx_signal_member_t *m)
+ngx_signal_rooms_remove(ngx_signal_member_t *m)
 {
     ngx_signal_room_t  *room;
 
@@ -191,6 +194,9 @@ ngx_signal_member_remove(ngx_signal_member_t *m)
     m->session->nrooms--;
     room->nmembers--;
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, m->session->connection->log, 0,
+                   "signal: left \"%V\"", &room->sn.str);
+
     if (m->reply_id.data) {
         ngx_free(m->reply_id.data);
     }
@@ -198,13 +204,13 @@ ngx_signal_member_remove(ngx_signal_member_t *m)
     ngx_free(m);
 
     if (room->nmembers == 0) {
-        ngx_signal_room_free(room);
+        ngx_signal_rooms_free(room);
     }
 }
 
 
 ngx_signal_member_t *
-ngx_signal_member_find(ngx_signal_session_t *s, ngx_str_t *name)
+ngx_signal_rooms_member(ngx_signal_session_t *s, ngx_str_t *name)
 {
     ngx_queue_t          *q;
     ngx_signal_member_t  *m;
@@ -226,171 +232,153 @@ ngx_signal_member_find(ngx_signal_session_t *s, ngx_str_t *name)
 }
 
 
-ngx_uint_t
-ngx_signal_room_member(ngx_signal_session_t *s, ngx_str_t *name)
-{
-    return ngx_signal_member_find(s, name) != NULL;
-}
-
-
 /* NGX_DECLINED: not a member */
 
 ngx_int_t
-ngx_signal_room_leave(ngx_signal_session_t *s, ngx_str_t *name)
+ngx_signal_rooms_leave(ngx_signal_session_t *s, ngx_str_t *name)
 {
     ngx_signal_member_t  *m;
 
-    m = ngx_signal_member_find(s, name);
+    m = ngx_signal_rooms_member(s, name);
 
     if (m == NULL) {
         return NGX_DECLINED;
     }
 
-    ngx_signal_member_remove(m);
+    ngx_signal_rooms_remove(m);
 
     return NGX_OK;
 }
 
 
 void
-ngx_signal_room_leave_all(ngx_signal_session_t *s)
+ngx_signal_rooms_leave_all(ngx_signal_session_t *s)
 {
     ngx_queue_t  *q;
 
     while (!ngx_queue_empty(&s->members)) {
         q = ngx_queue_head(&s->members);
-        ngx_signal_member_remove(ngx_queue_data(q, ngx_signal_member_t,
-                                                in_session));
+        ngx_signal_rooms_remove(ngx_queue_data(q, ngx_signal_member_t,
+                                               in_session));
     }
 }
 
 
 /*
- * Deliver an event (its seq assigned in the zone) to this worker's members
- * of the room and of every family that contains it ("a:b:c" -> "a:*",
- * "a:b:*").
+ * The one entry point of events into this worker's rooms: the members of
+ * the room and of every family that contains it ("a:b:c" -> "a:*",
+ * "a:b:*"), each once.
  */
 
 ngx_int_t
-ngx_signal_rooms_publish(ngx_str_t *name, ngx_str_t *event, ngx_str_t *data,
-    uint64_t seq, ngx_log_t *log)
+ngx_signal_rooms_deliver(ngx_signal_delivery_t *d, ngx_log_t *log)
 {
-    size_t                  i;
-    u_char                  family[NGX_SIGNAL_MAX_NAME_LENGTH + 2];
-    ngx_int_t               rc;
-    ngx_str_t               fname;
-    ngx_signal_room_t      *room;
-    ngx_signal_delivery_t   d;
+    size_t                i;
+    u_char                family[NGX_SIGNAL_MAX_NAME_LENGTH + 2];
+    ngx_int_t             rc;
+    ngx_str_t             fname;
+    ngx_uint_t            k;
+    ngx_signal_room_t    *room;
+    ngx_signal_fanout_t   f;
 
-    d.room = name;
-    d.event = event;
-    d.data = data;
-    d.seq = seq;
-    d.stamp = ++ngx_signal_delivery_stamp;
-    d.frame = NULL;
-    d.delivered = 0;
-    d.log = log;
+    ngx_memzero(&f, sizeof(ngx_signal_fanout_t));
+
+    f.d = d;
+    f.stamp = ++ngx_signal_rooms_stamp;
+    f.log = log;
 
     rc = NGX_OK;
 
-    room = ngx_signal_room_lookup(name);
+    room = ngx_signal_rooms_lookup(&d->room);
 
     if (room) {
-        rc = ngx_signal_room_deliver(room, &d);
+        rc = ngx_signal_rooms_fanout(room, &f);
     }
 
     fname.data = family;
 
-    for (i = 0; rc == NGX_OK && i + 1 < name->len; i++) {
+    for (i = 0; rc == NGX_OK && i + 1 < d->room.len; i++) {
 
-        if (name->data[i] != ':' || i + 2 > sizeof(family)) {
+        if (d->room.data[i] != ':' || i + 2 > sizeof(family)) {
             continue;
         }
 
-        ngx_memcpy(family, name->data, i + 1);
+        ngx_memcpy(family, d->room.data, i + 1);
         family[i + 1] = '*';
         fname.len = i + 2;
 
-        room = ngx_signal_room_lookup(&fname);
+        room = ngx_signal_rooms_lookup(&fname);
 
         if (room) {
-            rc = ngx_signal_room_deliver(room, &d);
+            rc = ngx_signal_rooms_fanout(room, &f);
         }
     }
 
-    if (d.frame) {
-        ngx_signal_frame_release(d.frame);
+    for (k = 0; k < NGX_SIGNAL_PROTOCOLS; k++) {
+        if (f.frames[k]) {
+            ngx_signal_out_frame_release(f.frames[k]);
+        }
     }
 
-    ngx_signal_count(delivered, d.delivered);
+    ngx_signal_count(delivered, f.delivered);
 
     return rc;
 }
 
 
-uint64_t
-ngx_signal_rooms_new_stamp(void)
+static ngx_int_t
+ngx_signal_rooms_fanout(ngx_signal_room_t *room, ngx_signal_fanout_t *f)
 {
-    return ++ngx_signal_delivery_stamp;
+    ngx_queue_t            *q;
+    ngx_signal_frame_t    **frame;
+    ngx_signal_member_t    *m;
+    ngx_signal_session_t   *s;
+
+    for (q = ngx_queue_head(&room->members);
+         q != ngx_queue_sentinel(&room->members);
+         q = ngx_queue_next(q))
+    {
+        m = ngx_queue_data(q, ngx_signal_member_t, in_room);
+        s = m->session;
+
+        if (s->last_event == f->stamp || !s->accepted) {
+            continue;
+        }
+
+        s->last_event = f->stamp;
+        frame = &f->frames[s->protocol->index];
+
+        if (*frame == NULL) {
+            /* encoded once per protocol, for the first member of it */
+            *frame = s->protocol->encode(f->d, f->log);
+            if (*frame == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        ngx_signal_session_send(s, *frame);
+        f->delivered++;
+    }
+
+    return NGX_OK;
 }
 
 
 /*
- * The Redis engine's delivery: an event of "room" to this worker's members
- * of "target" (the room itself, or a family it is in), with the stamp its
- * other copies share.
- */
-
-ngx_int_t
-ngx_signal_rooms_deliver(ngx_str_t *target, ngx_str_t *name,
-    ngx_str_t *event, ngx_str_t *data, uint64_t seq, uint64_t stamp,
-    ngx_log_t *log)
-{
-    ngx_int_t               rc;
-    ngx_signal_room_t      *room;
-    ngx_signal_delivery_t   d;
-
-    room = ngx_signal_room_lookup(target);
-
-    if (room == NULL) {
-        return NGX_OK;
-    }
-
-    d.room = name;
-    d.event = event;
-    d.data = data;
-    d.seq = seq;
-    d.stamp = stamp;
-    d.frame = NULL;
-    d.delivered = 0;
-    d.log = log;
-
-    rc = ngx_signal_room_deliver(room, &d);
-
-    if (d.frame) {
-        ngx_signal_frame_release(d.frame);
-    }
-
-    ngx_signal_count(delivered, d.delivered);
-
-    return rc;
-}
-
-
-/*
- * Redis confirmed the subscription of a room (or gave up on it for an
- * outage): the members that waited for it get their answer.
+ * The engine confirmed that a room's events reach this worker (or gave
+ * up on it for an outage): the members that waited for it get their
+ * answer.
  */
 
 void
-ngx_signal_rooms_confirmed(ngx_str_t *name)
+ngx_signal_rooms_ready(ngx_str_t *name)
 {
     ngx_queue_t           *q, *next;
     ngx_signal_room_t     *room;
     ngx_signal_member_t   *m;
     ngx_signal_session_t  *s;
 
-    room = ngx_signal_room_lookup(name);
+    room = ngx_signal_rooms_lookup(name);
 
     if (room == NULL) {
         return;
@@ -414,57 +402,20 @@ ngx_signal_rooms_confirmed(ngx_str_t *name)
 
         if (!s->accepted) {
             if (--s->waiting == 0) {
-                ngx_signal_session_accept_later(s);
+                ngx_signal_session_ready(s);
             }
 
             continue;
         }
 
-        ngx_signal_native_subscribed(s, name,
-                                     m->reply_id.data ? &m->reply_id : NULL);
+        s->protocol->subscribed(s, name,
+                                m->reply_id.data ? &m->reply_id : NULL);
 
         if (m->reply_id.data) {
             ngx_free(m->reply_id.data);
             ngx_str_null(&m->reply_id);
         }
     }
-}
-
-
-static ngx_int_t
-ngx_signal_room_deliver(ngx_signal_room_t *room, ngx_signal_delivery_t *d)
-{
-    ngx_queue_t           *q;
-    ngx_signal_member_t   *m;
-    ngx_signal_session_t  *s;
-
-    for (q = ngx_queue_head(&room->members);
-         q != ngx_queue_sentinel(&room->members);
-         q = ngx_queue_next(q))
-    {
-        m = ngx_queue_data(q, ngx_signal_member_t, in_room);
-        s = m->session;
-
-        if (s->last_event == d->stamp || !s->accepted) {
-            continue;
-        }
-
-        s->last_event = d->stamp;
-
-        if (d->frame == NULL) {
-            /* encoded once, on the first member that needs it */
-            d->frame = ngx_signal_native_event(d->room, d->event, d->data,
-                                               d->seq, d->log);
-            if (d->frame == NULL) {
-                return NGX_ERROR;
-            }
-        }
-
-        ngx_signal_session_send(s, d->frame);
-        d->delivered++;
-    }
-
-    return NGX_OK;
 }
 
 
@@ -475,7 +426,7 @@ ngx_signal_room_deliver(ngx_signal_room_t *room, ngx_signal_delivery_t *d)
  */
 
 ngx_uint_t
-ngx_signal_room_allowed(ngx_array_t *allow, ngx_str_t *room)
+ngx_signal_rooms_allowed(ngx_array_t *allow, ngx_str_t *room)
 {
     ngx_str_t   *p;
     ngx_uint_t   i;
@@ -492,7 +443,7 @@ ngx_signal_room_allowed(ngx_array_t *allow, ngx_str_t *room)
             return 1;
         }
 
-        if (ngx_signal_room_is_family(p[i].data, p[i].len)) {
+        if (ngx_signal_name_is_family(p[i].data, p[i].len)) {
             if (room->len > p[i].len - 1
                 && ngx_memcmp(room->data, p[i].data, p[i].len - 1) == 0)
             {

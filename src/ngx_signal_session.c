@@ -2,39 +2,48 @@
 /*
  * Copyright (C) ngx_signal_module authors
  *
- * The life of a WebSocket session: made by the handshake, counted and
- * joined to its rooms, answered with 101 (after Redis confirmed its rooms
- * with that engine), detached from its handshake request, closed.
- * Every path that ends a connection goes through ngx_signal_session_close.
- * Until the session is detached from its handshake request, the request
- * pool's cleanup releases what the connection holds; afterwards
- * ngx_signal_session_close does.  Reading, writing, pings and the close
- * handshake are in ngx_signal_conn.c.
+ * The life of a session: made by the handshake, counted and joined to its
+ * rooms, answered with 101 (once the engine confirmed its rooms), detached
+ * from its handshake request (ngx_signal_session_detach.c), finalized.
+ * Every path that ends a connection goes through
+ * ngx_signal_session_finalize: the event and timer handlers here call the
+ * WebSocket side (ngx_signal_conn.c), which says with NGX_DONE when the
+ * session must end.  Until the session is detached from its handshake
+ * request, the request pool's cleanup releases what the connection holds;
+ * afterwards ngx_signal_session_finalize does.
  */
 
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include "ngx_signal.h"
-#include "ngx_signal_redis.h"
+#include "ngx_signal_session.h"
+#include "ngx_signal_conn.h"
+#include "ngx_signal_engine.h"
+#include "ngx_signal_http.h"
+#include "ngx_signal_rooms.h"
+#include "ngx_signal_status.h"
+#include "ngx_signal_zone.h"
 
 
+static ngx_int_t ngx_signal_session_user(ngx_http_request_t *r,
+    ngx_signal_session_t *s, ngx_int_t *rc);
+static ngx_uint_t ngx_signal_session_user_ok(ngx_str_t *value);
+static void ngx_signal_session_init(ngx_http_request_t *r,
+    ngx_signal_session_t *s, ngx_array_t *allow);
+static ngx_int_t ngx_signal_session_join(ngx_http_request_t *r,
+    ngx_signal_session_t *s, ngx_array_t *join, ngx_int_t *rc);
+static ngx_uint_t ngx_signal_session_wait(ngx_signal_session_t *s);
 static void ngx_signal_session_accepted(ngx_event_t *ev);
-static void ngx_signal_session_expired(ngx_event_t *ev);
 static void ngx_signal_session_wait_timeout(ngx_event_t *ev);
 static ngx_int_t ngx_signal_session_accept(ngx_signal_session_t *s);
-static void ngx_signal_session_detach(ngx_signal_session_t *s);
-static ngx_int_t ngx_signal_session_copy(ngx_signal_session_t *s);
-static void ngx_signal_session_read_handler(ngx_event_t *rev);
-static void ngx_signal_session_write_handler(ngx_event_t *wev);
-static void ngx_signal_session_detached_read(ngx_event_t *rev);
-static void ngx_signal_session_detached_write(ngx_event_t *wev);
-static void ngx_signal_session_release(ngx_signal_session_t *s);
-static void ngx_signal_session_cleanup(void *data);
-static ngx_uint_t ngx_signal_session_user_ok(ngx_str_t *value);
+static void ngx_signal_session_expired(ngx_event_t *ev);
 static ngx_uint_t ngx_signal_bucket_take(ngx_signal_bucket_t *b,
     ngx_uint_t rate, ngx_uint_t burst, ngx_msec_t period);
+static void ngx_signal_session_read_handler(ngx_event_t *rev);
+static void ngx_signal_session_write_handler(ngx_event_t *wev);
+static void ngx_signal_session_ping_handler(ngx_event_t *ev);
+static void ngx_signal_session_close_timeout(ngx_event_t *ev);
 
 
 /*
@@ -71,18 +80,8 @@ ngx_int_t
 ngx_signal_session_start(ngx_http_request_t *r, ngx_array_t *join,
     ngx_array_t *allow)
 {
-    ngx_int_t               rc;
-    ngx_str_t              *room;
-    ngx_uint_t              i;
-    ngx_queue_t            *q;
-    ngx_connection_t       *c;
-    ngx_signal_member_t    *m;
-    ngx_signal_tpl_ctx_t    ctx;
-    ngx_signal_session_t   *s;
-    ngx_signal_loc_conf_t  *slcf;
-
-    c = r->connection;
-    slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);
+    ngx_int_t              rc;
+    ngx_signal_session_t  *s;
 
     /* made by the handshake, which may have verified a token into it */
     s = ngx_http_get_module_ctx(r, ngx_signal_module);
@@ -95,119 +94,70 @@ ngx_signal_session_start(ngx_http_request_t *r, ngx_array_t *join,
                                      "signal_zone; retry");
     }
 
-    if (slcf->user) {
-        ngx_memzero(&ctx, sizeof(ngx_signal_tpl_ctx_t));
-        ctx.resolve = ngx_signal_ws_claim;
-        ctx.data = s;
-        ctx.check = ngx_signal_session_user_ok;
-
-        rc = ngx_signal_tpl_eval(r, slcf->user, &ctx, &s->user);
-
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if (rc == NGX_DECLINED) {
-            return ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST,
-                                         "bad_user", "the user id (%V) may "
-                                         "only contain visible ASCII "
-                                         "characters other than * \" and "
-                                         "\\", &slcf->user->source);
-        }
-
-        if (s->user.len > slcf->max_name_length) {
-            return ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST,
-                                         "bad_user", "the user id is longer "
-                                         "than signal_max_name_length");
-        }
+    if (ngx_signal_session_user(r, s, &rc) != NGX_OK) {
+        return rc;
     }
 
-    s->request = r;
-    s->connection = c;
-    s->conf = slcf;
-    s->allow = allow;
-    s->out_last = &s->out;
-    ngx_queue_init(&s->members);
+    ngx_signal_session_init(r, s, allow);
 
-    ngx_signal_ws_reader_init(&s->reader, slcf->max_message_size, c->log);
-
-    ngx_signal_count(connections_total, 1);
-
-    if (ngx_signal_worker_stats) {
-        (void) ngx_atomic_fetch_add(&ngx_signal_worker_stats->connections, 1);
-    }
-
-    room = join->elts;
-
-    for (i = 0; i < join->nelts; i++) {
-        rc = ngx_signal_room_join(s, &room[i]);
-
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
+    if (ngx_signal_session_join(r, s, join, &rc) != NGX_OK) {
         /* the pool cleanup takes the connection out of what it joined */
-
-        if (rc == NGX_BUSY) {
-            return ngx_signal_http_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                         "zone_full",
-                                         "the server has no space for this "
-                                         "connection now; retry later");
-        }
-
-        if (rc == NGX_ABORT) {
-            return ngx_signal_http_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
-                                         "user_limit",
-                                         "this user's connections hold "
-                                         "their share of the server's "
-                                         "memory; close some first");
-        }
+        return rc;
     }
 
-    s->ping.data = s;
-    s->ping.log = c->log;
-
-    s->close_timer.handler = ngx_signal_session_close_timeout;
-    s->close_timer.data = s;
-    s->close_timer.log = c->log;
-
-    s->expire.handler = ngx_signal_session_expired;
-    s->expire.data = s;
-    s->expire.log = c->log;
-    s->expire.cancelable = 1;
-
-    s->subscribes.tokens = ngx_max(slcf->subscribe_rate, slcf->max_rooms);
-    s->subscribes.time = ngx_current_msec;
-    s->refreshes.tokens = slcf->refresh_rate;
-    s->refreshes.time = ngx_current_msec;
-
-    /*
-     * With the Redis engine, the 101 waits until Redis confirmed the
-     * subscriptions of the joined rooms: from then on nothing published to
-     * them is missed.
-     */
-
-    for (q = ngx_queue_head(&s->members);
-         q != ngx_queue_sentinel(&s->members);
-         q = ngx_queue_next(q))
-    {
-        m = ngx_queue_data(q, ngx_signal_member_t, in_session);
-
-        if (!ngx_signal_redis_confirmed(&m->room->sn.str)) {
-            m->pending = 1;
-            s->waiting++;
-        }
-    }
-
-    if (s->waiting) {
-        s->ping.handler = ngx_signal_session_wait_timeout;
-        ngx_add_timer(&s->ping, ngx_signal_redis->command_timeout);
-
+    if (ngx_signal_session_wait(s)) {
         r->main->count++;
         return NGX_DONE;
     }
 
     return ngx_signal_session_accept(s);
+}
+
+
+/* signal_user: NGX_OK, or NGX_DECLINED with the answer's status in *rc */
+
+static ngx_int_t
+ngx_signal_session_user(ngx_http_request_t *r, ngx_signal_session_t *s,
+    ngx_int_t *rc)
+{
+    ngx_signal_tpl_ctx_t    ctx;
+    ngx_signal_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);
+
+    if (slcf->user == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_memzero(&ctx, sizeof(ngx_signal_tpl_ctx_t));
+    ctx.resolve = ngx_signal_session_claim;
+    ctx.data = s;
+    ctx.check = ngx_signal_session_user_ok;
+
+    *rc = ngx_signal_tpl_eval(r, slcf->user, &ctx, &s->user);
+
+    if (*rc == NGX_ERROR) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
+    }
+
+    if (*rc == NGX_DECLINED) {
+        *rc = ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST,
+                                     "bad_user", "the user id (%V) may "
+                                     "only contain visible ASCII "
+                                     "characters other than * \" and "
+                                     "\\", &slcf->user->source);
+        return NGX_DECLINED;
+    }
+
+    if (s->user.len > slcf->max_name_length) {
+        *rc = ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST,
+                                    "bad_user", "the user id is longer "
+                                    "than signal_max_name_length");
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -234,10 +184,160 @@ ngx_signal_session_user_ok(ngx_str_t *value)
 }
 
 
-/* the rooms Redis confirmed: answer the handshake from a posted event */
+/* a claim of the handshake's token; an absent one is empty */
+
+ngx_int_t
+ngx_signal_session_claim(void *data, ngx_signal_tpl_part_t *part,
+    ngx_pool_t *pool, ngx_str_t *value)
+{
+    ngx_int_t              rc;
+    ngx_signal_session_t  *s = data;
+
+    if (s == NULL || s->jwt.claims == NULL) {
+        ngx_str_null(value);
+        return NGX_OK;
+    }
+
+    rc = ngx_signal_jwt_claim(s->jwt.claims, &part->text, pool, value);
+
+    if (rc == NGX_DECLINED) {
+        ngx_str_null(value);
+        return NGX_OK;
+    }
+
+    return rc;
+}
+
+
+/* the session counted: its queue, reader, timers and buckets */
+
+static void
+ngx_signal_session_init(ngx_http_request_t *r, ngx_signal_session_t *s,
+    ngx_array_t *allow)
+{
+    ngx_connection_t       *c;
+    ngx_signal_loc_conf_t  *slcf;
+
+    c = r->connection;
+    slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);
+
+    s->request = r;
+    s->connection = c;
+    s->conf = slcf;
+    s->protocol = slcf->protocol;
+    s->allow = allow;
+    ngx_signal_out_init(&s->out);
+    ngx_queue_init(&s->members);
+
+    ngx_signal_ws_reader_init(&s->reader, slcf->max_message_size, c->log);
+
+    ngx_signal_count(connections_total, 1);
+    (void) ngx_atomic_fetch_add(&ngx_signal_worker_stats->connections, 1);
+
+    s->ping.data = s;
+    s->ping.log = c->log;
+
+    s->close_timer.handler = ngx_signal_session_close_timeout;
+    s->close_timer.data = s;
+    s->close_timer.log = c->log;
+
+    s->expire.handler = ngx_signal_session_expired;
+    s->expire.data = s;
+    s->expire.log = c->log;
+    s->expire.cancelable = 1;
+
+    s->subscribes.tokens = ngx_max(slcf->subscribe_rate, slcf->max_rooms);
+    s->subscribes.time = ngx_current_msec;
+    s->refreshes.tokens = slcf->refresh_rate;
+    s->refreshes.time = ngx_current_msec;
+}
+
+
+/* the rooms of signal_join: NGX_OK, or NGX_DECLINED with *rc */
+
+static ngx_int_t
+ngx_signal_session_join(ngx_http_request_t *r, ngx_signal_session_t *s,
+    ngx_array_t *join, ngx_int_t *rc)
+{
+    ngx_str_t   *room;
+    ngx_uint_t   i;
+
+    room = join->elts;
+
+    for (i = 0; i < join->nelts; i++) {
+
+        switch (ngx_signal_rooms_join(s, &room[i])) {
+
+        case NGX_ERROR:
+            *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_DECLINED;
+
+        case NGX_BUSY:
+            *rc = ngx_signal_http_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "zone_full",
+                                        "the server has no space for this "
+                                        "connection now; retry later");
+            return NGX_DECLINED;
+
+        case NGX_ABORT:
+            *rc = ngx_signal_http_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                        "user_limit",
+                                        "this user's connections hold "
+                                        "their share of the server's "
+                                        "memory; close some first");
+            return NGX_DECLINED;
+
+        default:
+            break;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Whether the 101 waits for the engine to confirm the joined rooms (the
+ * Redis engine's subscriptions): from then on nothing published to them
+ * is missed.
+ */
+
+static ngx_uint_t
+ngx_signal_session_wait(ngx_signal_session_t *s)
+{
+    ngx_queue_t          *q;
+    ngx_signal_member_t  *m;
+
+    for (q = ngx_queue_head(&s->members);
+         q != ngx_queue_sentinel(&s->members);
+         q = ngx_queue_next(q))
+    {
+        m = ngx_queue_data(q, ngx_signal_member_t, in_session);
+
+        if (!ngx_signal_engine->ready(&m->room->sn.str)) {
+            m->pending = 1;
+            s->waiting++;
+        }
+    }
+
+    if (s->waiting == 0) {
+        return 0;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
+                   "signal: the 101 waits for %ui rooms", s->waiting);
+
+    s->ping.handler = ngx_signal_session_wait_timeout;
+    ngx_add_timer(&s->ping, ngx_signal_engine->ready_timeout);
+
+    return 1;
+}
+
+
+/* the engine confirmed the rooms: answer the handshake from an event */
 
 void
-ngx_signal_session_accept_later(ngx_signal_session_t *s)
+ngx_signal_session_ready(ngx_signal_session_t *s)
 {
     if (s->ping.timer_set) {
         ngx_del_timer(&s->ping);
@@ -264,8 +364,9 @@ ngx_signal_session_wait_timeout(ngx_event_t *ev)
     ngx_signal_session_t  *s = ev->data;
 
     ngx_log_error(NGX_LOG_ERR, ev->log, 0,
-                  "signal: redis did not confirm the rooms of a new "
-                  "connection within %M ms", ngx_signal_redis->command_timeout);
+                  "signal: the %s engine did not confirm the rooms of a new "
+                  "connection within %M ms", ngx_signal_engine->name,
+                  ngx_signal_engine->ready_timeout);
 
     rc = ngx_signal_http_error(s->request, NGX_HTTP_SERVICE_UNAVAILABLE,
                                "redis_timeout",
@@ -319,8 +420,7 @@ ngx_signal_session_expired(ngx_event_t *ev)
     ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
                   "signal: the connection's token expired, closing");
 
-    ngx_signal_session_fail(s, NGX_SIGNAL_CLOSE_TOKEN_EXPIRED,
-                            "token expired");
+    ngx_signal_conn_fail(s, NGX_SIGNAL_CLOSE_TOKEN_EXPIRED, "token expired");
 }
 
 
@@ -409,6 +509,10 @@ ngx_signal_session_accept(ngx_signal_session_t *s)
 
     c->log->action = "in WebSocket session";
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "signal: 101 sent, %ui rooms, user \"%V\"", s->nrooms,
+                   &s->user);
+
     c->read->handler = ngx_signal_session_read_handler;
     c->write->handler = ngx_signal_session_write_handler;
 
@@ -417,7 +521,7 @@ ngx_signal_session_accept(ngx_signal_session_t *s)
 
     s->accepted = 1;
 
-    s->ping.handler = ngx_signal_session_ping;
+    s->ping.handler = ngx_signal_session_ping_handler;
     s->ping.cancelable = 1;
 
     ngx_add_timer(&s->ping, s->conf->ping_interval);
@@ -444,186 +548,27 @@ ngx_signal_session_accept(ngx_signal_session_t *s)
 }
 
 
-/*
- * Free the handshake request once the 101 is out: its pool
- * (request_pool_size, 4k by default) and the header buffers are most of
- * what an idle connection would otherwise hold.  The request is kept
- * while the 101 or bytes pipelined behind the handshake are pending, and
- * for the connection's life when something still needs it: another
- * module's cleanup on the request (limit_conn counts the connection until
- * the request ends) or JWT secrets from variables (a refresh evaluates
- * them).
- * The access log line is written here, with status 101.
- */
+/* the event and timer handlers: the WebSocket side says when to end */
 
-static void
-ngx_signal_session_detach(ngx_signal_session_t *s)
+void
+ngx_signal_session_read(ngx_signal_session_t *s)
 {
-    ngx_chain_t            *cl;
-    ngx_connection_t       *c;
-    ngx_pool_cleanup_t     *cln, *own;
-    ngx_http_request_t     *r;
-    ngx_http_connection_t  *hc;
-
-    if (s->settled || s->closed || !s->accepted) {
-        return;
+    if (ngx_signal_conn_read(s) == NGX_DONE) {
+        ngx_signal_session_finalize(s);
     }
-
-    r = s->request;
-    c = s->connection;
-
-    if (r->out || c->buffered || r->header_in->pos < r->header_in->last) {
-        return;
-    }
-
-    if (r->cleanup || ngx_signal_jwt_needs_request(&s->conf->jwt)) {
-        goto keep;
-    }
-
-    own = NULL;
-
-    for (cln = r->pool->cleanup; cln; cln = cln->next) {
-        if (cln->handler == ngx_signal_session_cleanup && cln->data == s) {
-            own = cln;
-            continue;
-        }
-
-        if (cln->handler && !(s->jwt.claims && cln->data == s->jwt.claims)) {
-            goto keep;
-        }
-    }
-
-    if (own == NULL || ngx_signal_session_copy(s) != NGX_OK) {
-        return;
-    }
-
-    /* the pool must no longer free the session */
-    own->handler = NULL;
-
-    /* the claims live in the request pool; only the handshake used them */
-    s->jwt.claims = NULL;
-
-    hc = r->http_connection;
-    s->request = NULL;
-    s->settled = 1;
-
-    ngx_http_free_request(r, 0);
-
-    c->destroyed = 0;
-    c->data = s;
-    c->log->action = "in WebSocket session";
-
-    /* the header buffers, as ngx_http_set_keepalive() frees them */
-
-    if (c->buffer && ngx_pfree(c->pool, c->buffer->start) == NGX_OK) {
-        c->buffer->start = NULL;
-        c->buffer->pos = NULL;
-        c->buffer->last = NULL;
-        c->buffer->end = NULL;
-    }
-
-    for (cl = hc->busy; cl; cl = cl->next) {
-        ngx_pfree(c->pool, cl->buf->start);
-    }
-
-    for (cl = hc->free; cl; cl = cl->next) {
-        ngx_pfree(c->pool, cl->buf->start);
-    }
-
-    hc->busy = NULL;
-    hc->nbusy = 0;
-    hc->free = NULL;
-
-#if (NGX_HTTP_SSL)
-    if (c->ssl) {
-        ngx_ssl_free_buffer(c);
-    }
-#endif
-
-    c->read->handler = ngx_signal_session_detached_read;
-    c->write->handler = ngx_signal_session_detached_write;
-
-    return;
-
-keep:
-
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                   "signal: the handshake request is kept for the "
-                   "connection's life");
-
-    s->settled = 1;
 }
 
 
-/* what the session keeps from the request pool, in one allocation */
-
-static ngx_int_t
-ngx_signal_session_copy(ngx_signal_session_t *s)
+void
+ngx_signal_session_write(ngx_signal_session_t *s)
 {
-    u_char       *p;
-    size_t        size;
-    ngx_str_t    *from, *to;
-    ngx_uint_t    i, n;
-    ngx_array_t  *allow;
-
-    n = s->allow ? s->allow->nelts : 0;
-    from = n ? s->allow->elts : NULL;
-
-    size = s->user.len + s->jwt.sub.len;
-
-    for (i = 0; i < n; i++) {
-        size += from[i].len;
+    if (ngx_signal_conn_write(s) == NGX_DONE) {
+        ngx_signal_session_finalize(s);
+        return;
     }
 
-    if (n == 0 && size == 0) {
-        s->allow = NULL;
-        return NGX_OK;
-    }
-
-    size += sizeof(ngx_array_t) + n * sizeof(ngx_str_t);
-
-    p = ngx_alloc(size, s->connection->log);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    s->copied = p;
-
-    allow = (ngx_array_t *) p;
-    p += sizeof(ngx_array_t);
-
-    to = (ngx_str_t *) p;
-    p += n * sizeof(ngx_str_t);
-
-    for (i = 0; i < n; i++) {
-        to[i].len = from[i].len;
-        to[i].data = p;
-
-        if (from[i].len) {
-            p = ngx_cpymem(p, from[i].data, from[i].len);
-        }
-    }
-
-    allow->elts = to;
-    allow->nelts = n;
-    allow->size = sizeof(ngx_str_t);
-    allow->nalloc = n;
-    allow->pool = NULL;
-
-    s->allow = n ? allow : NULL;
-
-    if (s->user.len) {
-        ngx_memcpy(p, s->user.data, s->user.len);
-        s->user.data = p;
-        p += s->user.len;
-    }
-
-    if (s->jwt.sub.len) {
-        ngx_memcpy(p, s->jwt.sub.data, s->jwt.sub.len);
-        s->jwt.sub.data = p;
-    }
-
-    return NGX_OK;
+    /* once the 101 and what came with it are out, the request can go */
+    ngx_signal_session_detach(s);
 }
 
 
@@ -643,42 +588,44 @@ ngx_signal_session_read_handler(ngx_event_t *rev)
 static void
 ngx_signal_session_write_handler(ngx_event_t *wev)
 {
-    ngx_connection_t      *c;
-    ngx_http_request_t    *r;
-    ngx_signal_session_t  *s;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
 
     c = wev->data;
     r = c->data;
-    s = ngx_http_get_module_ctx(r, ngx_signal_module);
 
-    if (ngx_signal_session_write(s) != NGX_DONE) {
-        ngx_signal_session_detach(s);
+    ngx_signal_session_write(ngx_http_get_module_ctx(r, ngx_signal_module));
+}
+
+
+static void
+ngx_signal_session_ping_handler(ngx_event_t *ev)
+{
+    ngx_signal_session_t  *s = ev->data;
+
+    if (ngx_signal_conn_ping(s) == NGX_DONE) {
+        ngx_signal_session_finalize(s);
     }
 }
 
 
 static void
-ngx_signal_session_detached_read(ngx_event_t *rev)
+ngx_signal_session_close_timeout(ngx_event_t *ev)
 {
-    ngx_connection_t  *c = rev->data;
+    ngx_signal_session_t  *s = ev->data;
 
-    ngx_signal_session_read(c->data);
-}
+    ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                  "client did not complete the close handshake within %M ms",
+                  s->conf->close_timeout);
 
-
-static void
-ngx_signal_session_detached_write(ngx_event_t *wev)
-{
-    ngx_connection_t  *c = wev->data;
-
-    (void) ngx_signal_session_write(c->data);
+    ngx_signal_session_finalize(s);
 }
 
 
 /* end the connection now; s is freed */
 
 void
-ngx_signal_session_close(ngx_signal_session_t *s)
+ngx_signal_session_finalize(ngx_signal_session_t *s)
 {
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
@@ -691,6 +638,10 @@ ngx_signal_session_close(ngx_signal_session_t *s)
 
     r = s->request;
     c = s->connection;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "signal: session finalized, %uz bytes unsent",
+                   s->out.queued);
 
     if (r) {
         /* the request pool's cleanup releases the session */
@@ -709,7 +660,7 @@ ngx_signal_session_close(ngx_signal_session_t *s)
 
 /* the request pool goes: a session that never detached goes with it */
 
-static void
+void
 ngx_signal_session_cleanup(void *data)
 {
     ngx_signal_session_t  *s = data;
@@ -724,11 +675,11 @@ ngx_signal_session_cleanup(void *data)
 }
 
 
-static void
+void
 ngx_signal_session_release(ngx_signal_session_t *s)
 {
-    ngx_signal_room_leave_all(s);
-    ngx_signal_session_drop_all(s);
+    ngx_signal_rooms_leave_all(s);
+    ngx_signal_out_drop_all(&s->out);
 
     if (ngx_signal_worker_stats) {
         (void) ngx_atomic_fetch_add(&ngx_signal_worker_stats->connections,

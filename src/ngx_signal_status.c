@@ -11,8 +11,11 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include "ngx_signal.h"
-#include "ngx_signal_redis.h"
+#include "ngx_signal_common.h"
+#include "ngx_signal_engine.h"
+#include "ngx_signal_http.h"
+#include "ngx_signal_status.h"
+#include "ngx_signal_zone.h"
 
 
 static ngx_uint_t  ngx_signal_status_codes[NGX_SIGNAL_STATUS_CODES - 1] = {
@@ -65,7 +68,7 @@ ngx_signal_status_handler(ngx_http_request_t *r)
     }
 
     p = ngx_sprintf(body, "{\"engine\":\"%s\",\"workers\":[",
-                    smcf->redis ? "redis" : "memory");
+                    smcf->engine->name);
     n = 0;
     total = 0;
 
@@ -82,11 +85,8 @@ ngx_signal_status_handler(ngx_http_request_t *r)
                         "\"wakeups\":%uA",
                         n++ ? "," : "", pid, w->connections, w->wakeups);
 
-        if (smcf->redis) {
-            p = ngx_sprintf(p, ",\"redis\":{\"command\":\"%s\","
-                            "\"subscriber\":\"%s\"}",
-                            ngx_signal_redis_state_name(w->redis_command),
-                            ngx_signal_redis_state_name(w->redis_subscriber));
+        if (smcf->engine->status) {
+            p = smcf->engine->status(p, body + len, w);
         }
 
         *p++ = '}';

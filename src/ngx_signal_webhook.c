@@ -16,10 +16,17 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include <yajl/yajl_gen.h>
+#include "ngx_signal_json.h"
 #include "ngx_signal_webhook.h"
+#include "ngx_signal_envelope.h"
+#include "ngx_signal_http.h"
+#include "ngx_signal_notify.h"
 
 
 static void ngx_signal_webhook_body(ngx_http_request_t *r);
+static ngx_int_t ngx_signal_webhook_publish(ngx_http_request_t *r,
+    ngx_signal_webhook_conf_t *wh, ngx_signal_webhook_delivery_t *dl,
+    ngx_str_t *body);
 static ngx_uint_t ngx_signal_webhook_fresh(ngx_signal_webhook_conf_t *wh,
     ngx_signal_webhook_delivery_t *dl);
 static ngx_int_t ngx_signal_webhook_dedupe_key(ngx_http_request_t *r,
@@ -38,9 +45,6 @@ static ngx_int_t ngx_signal_webhook_scalar(yajl_val v, ngx_str_t *out);
 static ngx_int_t ngx_signal_webhook_serialize(yajl_gen g, yajl_val v);
 
 
-static ngx_signal_log_limit_t  ngx_signal_webhook_unremembered;
-
-
 ngx_int_t
 ngx_signal_webhook_handler(ngx_http_request_t *r)
 {
@@ -51,21 +55,13 @@ ngx_signal_webhook_handler(ngx_http_request_t *r)
 static void
 ngx_signal_webhook_body(ngx_http_request_t *r)
 {
-    u_char                         *text;
-    time_t                          ttl;
     ngx_int_t                       rc;
-    ngx_uint_t                      has_nul;
-    ngx_str_t                       body, key;
-    yajl_val                        json;
-    const char                     *err;
-    ngx_array_t                    *events;
+    ngx_str_t                       body;
     ngx_signal_loc_conf_t          *slcf;
-    ngx_signal_main_conf_t         *smcf;
     ngx_signal_webhook_conf_t      *wh;
     ngx_signal_webhook_delivery_t   dl;
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);
-    smcf = ngx_http_get_module_main_conf(r, ngx_signal_module);
     wh = &slcf->webhook;
 
     rc = ngx_signal_http_body(r, &body);
@@ -100,23 +96,44 @@ ngx_signal_webhook_body(ngx_http_request_t *r)
         return;
     }
 
-    text = ngx_pnalloc(r->pool, body.len + 1);
+    ngx_http_finalize_request(r, ngx_signal_webhook_publish(r, wh, &dl,
+                                                            &body));
+}
+
+
+/*
+ * A verified delivery: the body parsed, mapped to an event and published
+ * once (the engine remembers its key): the answer's status, or NGX_DONE.
+ */
+
+static ngx_int_t
+ngx_signal_webhook_publish(ngx_http_request_t *r,
+    ngx_signal_webhook_conf_t *wh, ngx_signal_webhook_delivery_t *dl,
+    ngx_str_t *body)
+{
+    u_char       *text;
+    time_t        ttl;
+    yajl_val      json;
+    ngx_int_t     rc;
+    ngx_str_t     key;
+    ngx_uint_t    has_nul;
+    const char   *err;
+    ngx_array_t  *events;
+
+    text = ngx_pnalloc(r->pool, body->len + 1);
     if (text == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_memcpy(text, body.data, body.len);
-    text[body.len] = '\0';
+    ngx_memcpy(text, body->data, body->len);
+    text[body->len] = '\0';
 
-    json = (ngx_strlen(text) == body.len)
+    json = (ngx_strlen(text) == body->len)
            ? yajl_tree_parse((const char *) text, NULL, 0) : NULL;
 
     if (json == NULL) {
-        ngx_http_finalize_request(r,
-            ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST, "invalid_json",
-                                  "the webhook body is not JSON"));
-        return;
+        return ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST, "invalid_json",
+                                     "the webhook body is not JSON");
     }
 
     /*
@@ -124,59 +141,25 @@ ngx_signal_webhook_body(ngx_http_request_t *r)
      * a name or an id without it being cut short, so it gives none.
      */
 
-    has_nul = ngx_signal_json_has_nul(body.data, body.len);
+    has_nul = ngx_signal_json_has_nul(body->data, body->len);
 
-    rc = ngx_signal_webhook_map(r, wh, json, &body, has_nul, &events, &err);
+    rc = ngx_signal_webhook_map(r, wh, json, body, has_nul, &events, &err);
 
     if (rc == NGX_OK) {
-        rc = ngx_signal_webhook_dedupe_key(r, wh, &dl, json, has_nul, &key,
+        rc = ngx_signal_webhook_dedupe_key(r, wh, dl, json, has_nul, &key,
                                            &ttl);
     }
 
     yajl_tree_free(json);
 
     if (rc != NGX_OK) {
-        ngx_http_finalize_request(r,
-            (rc == NGX_DECLINED)
-            ? ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST,
-                                    "invalid_event", "%s", err)
-            : NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return (rc == NGX_DECLINED)
+               ? ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_event", "%s", err)
+               : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (!ngx_signal_redis) {
-        rc = ngx_signal_dedupe_check(smcf->zone, &key, ttl);
-
-        if (rc == NGX_DECLINED) {
-            ngx_http_finalize_request(r,
-                ngx_signal_http_send_json(r, NGX_HTTP_OK, (u_char *)
-                                          "{\"duplicate\":true}\n", 19));
-            return;
-        }
-
-        if (rc == NGX_ERROR) {
-            /* delivered once at least, maybe twice: better than never */
-            ngx_signal_log_limited(NGX_LOG_WARN, r->connection->log,
-                                   &ngx_signal_webhook_unremembered,
-                                   "signal: cannot remember a webhook "
-                                   "delivery: signal_zone is full; replays "
-                                   "of it are not recognised");
-            ngx_str_null(&key);
-        }
-    }
-
-    /* with Redis, the id is remembered there, atomically with the publish */
-
-    rc = ngx_signal_publish(r, events, ngx_signal_redis ? &key : NULL, ttl);
-
-    if (key.len && ngx_signal_redis == NULL
-        && rc >= NGX_HTTP_SPECIAL_RESPONSE)
-    {
-        /* not published: a retry must get through */
-        ngx_signal_dedupe_forget(smcf->zone, &key);
-    }
-
-    ngx_http_finalize_request(r, rc);
+    return ngx_signal_notify_publish(r, events, &key, ttl);
 }
 
 
@@ -225,7 +208,7 @@ ngx_signal_webhook_dedupe_key(ngx_http_request_t *r,
 
     *ttl = dl->ts ? dl->ts + wh->tolerance - ngx_time() + 1 : wh->tolerance;
 
-    return ngx_signal_webhook_key(r, dl, &id, key);
+    return ngx_signal_webhook_verify_key(r, dl, &id, key);
 }
 
 
@@ -278,7 +261,7 @@ ngx_signal_webhook_map(ngx_http_request_t *r, ngx_signal_webhook_conf_t *wh,
             return rc;
         }
 
-        if (ngx_signal_room_check(room->data, room->len,
+        if (ngx_signal_name_room(room->data, room->len,
                                   slcf->max_name_length, 0))
         {
             *err = "signal_webhook_room maps to an invalid room name";
@@ -295,7 +278,7 @@ ngx_signal_webhook_map(ngx_http_request_t *r, ngx_signal_webhook_conf_t *wh,
         return rc;
     }
 
-    if (ngx_signal_event_name_check(ev->event.data, ev->event.len,
+    if (ngx_signal_name_event(ev->event.data, ev->event.len,
                                     slcf->max_name_length))
     {
         *err = "signal_webhook_event maps to an invalid event name";

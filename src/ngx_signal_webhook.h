@@ -2,8 +2,9 @@
 /*
  * Copyright (C) ngx_signal_module authors
  *
- * Signed webhooks: what the signature schemes (ngx_signal_webhook_verify.c)
- * hand to the handler and mapping (ngx_signal_webhook.c).
+ * Signed webhooks: the location and its directives, and what the
+ * signature schemes (ngx_signal_webhook_verify.c) hand to the handler and
+ * mapping (ngx_signal_webhook.c).
  */
 
 
@@ -14,7 +15,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include "ngx_signal.h"
+#include "ngx_signal_common.h"
 
 
 #define NGX_SIGNAL_WEBHOOK_MAX_SIGS   8
@@ -45,10 +46,24 @@ typedef struct {
 } ngx_signal_webhook_delivery_t;
 
 
+ngx_int_t ngx_signal_webhook_handler(ngx_http_request_t *r);
+
+char *ngx_signal_webhook_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_signal_webhook_room(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_signal_webhook_event(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_signal_webhook_data(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_signal_webhook_init_conf(ngx_signal_webhook_conf_t *conf);
+char *ngx_signal_webhook_merge_conf(ngx_conf_t *cf,
+    ngx_signal_webhook_conf_t *conf, ngx_signal_webhook_conf_t *prev);
+
 ngx_int_t ngx_signal_webhook_verify(ngx_http_request_t *r,
     ngx_signal_webhook_conf_t *wh, ngx_str_t *body,
     ngx_signal_webhook_delivery_t *dl);
-ngx_int_t ngx_signal_webhook_key(ngx_http_request_t *r,
+ngx_int_t ngx_signal_webhook_verify_key(ngx_http_request_t *r,
     ngx_signal_webhook_delivery_t *dl, ngx_str_t *id, ngx_str_t *key);
 
 

@@ -12,7 +12,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include <openssl/evp.h>
-#include "ngx_signal.h"
+#include "ngx_signal_directive.h"
+#include "ngx_signal_webhook.h"
 
 
 static ngx_int_t ngx_signal_webhook_template(ngx_conf_t *cf,
@@ -150,7 +151,7 @@ ngx_signal_webhook_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    return ngx_signal_set_handler(cf, ngx_signal_webhook_handler);
+    return ngx_signal_directive_handler(cf, ngx_signal_webhook_handler);
 }
 
 

@@ -19,6 +19,7 @@
 #include <openssl/hmac.h>
 #include <openssl/crypto.h>
 #include "ngx_signal_webhook.h"
+#include "ngx_signal_http.h"
 
 
 static ngx_int_t ngx_signal_webhook_stripe(ngx_http_request_t *r,
@@ -550,7 +551,7 @@ ngx_signal_webhook_decode(ngx_pool_t *pool, ngx_str_t *in,
  */
 
 ngx_int_t
-ngx_signal_webhook_key(ngx_http_request_t *r,
+ngx_signal_webhook_verify_key(ngx_http_request_t *r,
     ngx_signal_webhook_delivery_t *dl, ngx_str_t *id, ngx_str_t *key)
 {
     u_char        digest[EVP_MAX_MD_SIZE];

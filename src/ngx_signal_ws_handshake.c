@@ -11,7 +11,11 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include <ngx_sha1.h>
-#include "ngx_signal.h"
+#include "ngx_signal_ws_handshake.h"
+#include "ngx_signal_access.h"
+#include "ngx_signal_envelope.h"
+#include "ngx_signal_http.h"
+#include "ngx_signal_session.h"
 
 
 #define NGX_SIGNAL_HTTP_UPGRADE_REQUIRED  426
@@ -19,6 +23,8 @@
 #define NGX_SIGNAL_WS_GUID  "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
+static ngx_int_t ngx_signal_ws_check(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_int_t *rc);
 static ngx_int_t ngx_signal_ws_refuse_upgrade(ngx_http_request_t *r,
     const char *detail);
 static ngx_int_t ngx_signal_ws_check_key(ngx_http_request_t *r,
@@ -38,7 +44,7 @@ static ngx_uint_t ngx_signal_ws_literal(ngx_str_t *value);
 
 
 ngx_int_t
-ngx_signal_ws_handler(ngx_http_request_t *r)
+ngx_signal_ws_handshake_handler(ngx_http_request_t *r)
 {
     ngx_int_t               rc;
     ngx_str_t               key;
@@ -51,75 +57,8 @@ ngx_signal_ws_handler(ngx_http_request_t *r)
 
     r->connection->log->action = "upgrading to WebSocket";
 
-    if (r->method != NGX_HTTP_GET) {
-        if (ngx_signal_http_add_header(r, "Allow", (u_char *) "GET", 3)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_signal_http_error(r, NGX_HTTP_NOT_ALLOWED,
-                                     "method_not_allowed",
-                                     "a WebSocket handshake is a GET");
-    }
-
-    if (r->http_version != NGX_HTTP_VERSION_11) {
-        return ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST,
-                                     "bad_handshake",
-                                     "WebSocket needs HTTP/1.1");
-    }
-
-    if (r->headers_in.upgrade == NULL
-        || !ngx_signal_http_has_token(&r->headers_in.upgrade->value,
-                                      "websocket", 9))
-    {
-        return ngx_signal_ws_refuse_upgrade(r, "this location only speaks "
-                                            "WebSocket: send "
-                                            "\"Upgrade: websocket\"");
-    }
-
-    /* nginx does not keep the Connection header in headers_in; it may
-     * also come as several headers */
-
-    for (h = ngx_signal_http_find_header(r, "connection", 10, NULL);
-         h && !ngx_signal_http_has_token(&h->value, "upgrade", 7);
-         h = ngx_signal_http_find_header(r, "connection", 10, h))
-    {
-        /* void */
-    }
-
-    if (h == NULL) {
-        return ngx_signal_ws_refuse_upgrade(r, "the \"Connection\" header "
-                                            "must contain \"upgrade\"");
-    }
-
-    h = ngx_signal_http_find_header(r, "sec-websocket-version", 21, NULL);
-
-    if (h == NULL || h->value.len != 2
-        || ngx_strncmp(h->value.data, "13", 2) != 0)
-    {
-        return ngx_signal_ws_refuse_upgrade(r, "only WebSocket version 13 "
-                                            "is supported");
-    }
-
-    h = ngx_signal_http_find_header(r, "sec-websocket-key", 17, NULL);
-
-    if (h == NULL) {
-        return ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_handshake",
-                                     "missing \"Sec-WebSocket-Key\"");
-    }
-
-    key = h->value;
-
-    if (ngx_signal_ws_check_key(r, &key) != NGX_OK) {
-        return ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_handshake",
-                                     "\"Sec-WebSocket-Key\" must be the "
-                                     "base64 of 16 bytes");
-    }
-
-    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
-        return ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_handshake",
-                                     "a WebSocket handshake has no body");
+    if (ngx_signal_ws_check(r, &key, &rc) != NGX_OK) {
+        return rc;
     }
 
     s = ngx_signal_session_create(r);
@@ -132,7 +71,9 @@ ngx_signal_ws_handler(ngx_http_request_t *r)
 
         /* only browsers send Origin, and they always do */
 
-        if (h && !ngx_signal_origin_allowed(slcf->allow_origin, &h->value)) {
+        if (h && !ngx_signal_access_origin_allowed(slcf->allow_origin,
+                                                   &h->value))
+        {
             return ngx_signal_http_error(r, NGX_HTTP_FORBIDDEN,
                                          "origin_not_allowed",
                                          "signal_allow_origin does not "
@@ -170,7 +111,105 @@ ngx_signal_ws_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "signal: handshake accepted, %ui rooms to join, "
+                   "%ui patterns", join->nelts, allow->nelts);
+
     return ngx_signal_session_start(r, join, allow);
+}
+
+
+/*
+ * RFC 6455 4.2.1: NGX_OK with the key, or NGX_DECLINED with the answer's
+ * status in *rc.
+ */
+
+static ngx_int_t
+ngx_signal_ws_check(ngx_http_request_t *r, ngx_str_t *key, ngx_int_t *rc)
+{
+    ngx_table_elt_t  *h;
+
+    if (r->method != NGX_HTTP_GET) {
+        if (ngx_signal_http_add_header(r, "Allow", (u_char *) "GET", 3)
+            != NGX_OK)
+        {
+            *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_DECLINED;
+        }
+
+        *rc = ngx_signal_http_error(r, NGX_HTTP_NOT_ALLOWED,
+                                    "method_not_allowed",
+                                    "a WebSocket handshake is a GET");
+        return NGX_DECLINED;
+    }
+
+    if (r->http_version != NGX_HTTP_VERSION_11) {
+        *rc = ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST,
+                                    "bad_handshake",
+                                    "WebSocket needs HTTP/1.1");
+        return NGX_DECLINED;
+    }
+
+    if (r->headers_in.upgrade == NULL
+        || !ngx_signal_http_has_token(&r->headers_in.upgrade->value,
+                                      "websocket", 9))
+    {
+        *rc = ngx_signal_ws_refuse_upgrade(r, "this location only speaks "
+                                           "WebSocket: send "
+                                           "\"Upgrade: websocket\"");
+        return NGX_DECLINED;
+    }
+
+    /* nginx does not keep the Connection header in headers_in; it may
+     * also come as several headers */
+
+    for (h = ngx_signal_http_find_header(r, "connection", 10, NULL);
+         h && !ngx_signal_http_has_token(&h->value, "upgrade", 7);
+         h = ngx_signal_http_find_header(r, "connection", 10, h))
+    {
+        /* void */
+    }
+
+    if (h == NULL) {
+        *rc = ngx_signal_ws_refuse_upgrade(r, "the \"Connection\" header "
+                                           "must contain \"upgrade\"");
+        return NGX_DECLINED;
+    }
+
+    h = ngx_signal_http_find_header(r, "sec-websocket-version", 21, NULL);
+
+    if (h == NULL || h->value.len != 2
+        || ngx_strncmp(h->value.data, "13", 2) != 0)
+    {
+        *rc = ngx_signal_ws_refuse_upgrade(r, "only WebSocket version 13 "
+                                           "is supported");
+        return NGX_DECLINED;
+    }
+
+    h = ngx_signal_http_find_header(r, "sec-websocket-key", 17, NULL);
+
+    if (h == NULL) {
+        *rc = ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_handshake",
+                                    "missing \"Sec-WebSocket-Key\"");
+        return NGX_DECLINED;
+    }
+
+    *key = h->value;
+
+    if (ngx_signal_ws_check_key(r, key) != NGX_OK) {
+        *rc = ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_handshake",
+                                    "\"Sec-WebSocket-Key\" must be the "
+                                    "base64 of 16 bytes");
+        return NGX_DECLINED;
+    }
+
+    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
+        *rc = ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_handshake",
+                                    "a WebSocket handshake has no body");
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -342,7 +381,7 @@ ngx_signal_ws_eval_rooms(ngx_http_request_t *r, ngx_array_t *values,
         }
 
         ngx_memzero(&ctx, sizeof(ngx_signal_tpl_ctx_t));
-        ctx.resolve = ngx_signal_ws_claim;
+        ctx.resolve = ngx_signal_session_claim;
         ctx.data = ngx_http_get_module_ctx(r, ngx_signal_module);
         ctx.check = ngx_signal_ws_literal;
 
@@ -372,7 +411,7 @@ ngx_signal_ws_eval_rooms(ngx_http_request_t *r, ngx_array_t *values,
         }
 
         /* a family ("bulk_upload:*") may be joined too */
-        err = ngx_signal_room_check(room->data, room->len,
+        err = ngx_signal_name_room(room->data, room->len,
                                     slcf->max_name_length, 1);
         if (err) {
             *result = NULL;
@@ -388,38 +427,13 @@ ngx_signal_ws_eval_rooms(ngx_http_request_t *r, ngx_array_t *values,
 }
 
 
-/* a claim of the handshake's token; an absent one is empty */
-
-ngx_int_t
-ngx_signal_ws_claim(void *data, ngx_signal_tpl_part_t *part,
-    ngx_pool_t *pool, ngx_str_t *value)
-{
-    ngx_int_t              rc;
-    ngx_signal_session_t  *s = data;
-
-    if (s == NULL || s->jwt.claims == NULL) {
-        ngx_str_null(value);
-        return NGX_OK;
-    }
-
-    rc = ngx_signal_jwt_claim(s->jwt.claims, &part->text, pool, value);
-
-    if (rc == NGX_DECLINED) {
-        ngx_str_null(value);
-        return NGX_OK;
-    }
-
-    return rc;
-}
-
-
 /* what a variable gives to a room: name characters only, maybe none */
 
 static ngx_uint_t
 ngx_signal_ws_literal(ngx_str_t *value)
 {
     return value->len == 0
-           || ngx_signal_event_name_check(value->data, value->len,
+           || ngx_signal_name_event(value->data, value->len,
                                           value->len)
               == NULL;
 }

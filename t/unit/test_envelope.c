@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include "shim.h"
 #include "ngx_signal_envelope.h"
+#include "ngx_signal_json.h"
 
 
 typedef struct {
@@ -262,31 +263,31 @@ test_error_utf8_cut(void **state)
 static void
 test_names(void **state)
 {
-    assert_null(ngx_signal_room_check((u_char *) "startup:42", 10, 128, 0));
-    assert_null(ngx_signal_room_check((u_char *) "a-Z_0.9@x/y+z=w", 15, 128,
+    assert_null(ngx_signal_name_room((u_char *) "startup:42", 10, 128, 0));
+    assert_null(ngx_signal_name_room((u_char *) "a-Z_0.9@x/y+z=w", 15, 128,
                                       0));
-    assert_non_null(ngx_signal_room_check((u_char *) "a:*", 3, 128, 0));
-    assert_null(ngx_signal_room_check((u_char *) "a:*", 3, 128, 1));
-    assert_null(ngx_signal_room_check((u_char *) "a:b:*", 5, 128, 1));
-    assert_non_null(ngx_signal_room_check((u_char *) "*", 1, 128, 1));
-    assert_non_null(ngx_signal_room_check((u_char *) ":*", 2, 128, 1));
-    assert_non_null(ngx_signal_room_check((u_char *) "a*", 2, 128, 1));
-    assert_non_null(ngx_signal_room_check((u_char *) "a:", 2, 128, 1));
-    assert_non_null(ngx_signal_room_check((u_char *) "a\"b", 3, 128, 0));
-    assert_non_null(ngx_signal_room_check((u_char *) "a\\b", 3, 128, 0));
-    assert_non_null(ngx_signal_room_check((u_char *) "", 0, 128, 0));
-    assert_non_null(ngx_signal_room_check((u_char *) "abcdefghi", 9, 8, 0));
-    assert_null(ngx_signal_room_check((u_char *) "abcdefgh", 8, 8, 0));
+    assert_non_null(ngx_signal_name_room((u_char *) "a:*", 3, 128, 0));
+    assert_null(ngx_signal_name_room((u_char *) "a:*", 3, 128, 1));
+    assert_null(ngx_signal_name_room((u_char *) "a:b:*", 5, 128, 1));
+    assert_non_null(ngx_signal_name_room((u_char *) "*", 1, 128, 1));
+    assert_non_null(ngx_signal_name_room((u_char *) ":*", 2, 128, 1));
+    assert_non_null(ngx_signal_name_room((u_char *) "a*", 2, 128, 1));
+    assert_non_null(ngx_signal_name_room((u_char *) "a:", 2, 128, 1));
+    assert_non_null(ngx_signal_name_room((u_char *) "a\"b", 3, 128, 0));
+    assert_non_null(ngx_signal_name_room((u_char *) "a\\b", 3, 128, 0));
+    assert_non_null(ngx_signal_name_room((u_char *) "", 0, 128, 0));
+    assert_non_null(ngx_signal_name_room((u_char *) "abcdefghi", 9, 8, 0));
+    assert_null(ngx_signal_name_room((u_char *) "abcdefgh", 8, 8, 0));
 
-    assert_null(ngx_signal_event_name_check((u_char *) "signal:assigned",
+    assert_null(ngx_signal_name_event((u_char *) "signal:assigned",
                                             15, 128));
-    assert_non_null(ngx_signal_event_name_check((u_char *) "a b", 3, 128));
-    assert_non_null(ngx_signal_event_name_check((u_char *) "", 0, 128));
+    assert_non_null(ngx_signal_name_event((u_char *) "a b", 3, 128));
+    assert_non_null(ngx_signal_name_event((u_char *) "", 0, 128));
 
-    assert_true(ngx_signal_room_is_family((u_char *) "bulk_upload:*", 13));
-    assert_false(ngx_signal_room_is_family((u_char *) "bulk_upload", 11));
-    assert_false(ngx_signal_room_is_family((u_char *) ":*", 2));
-    assert_false(ngx_signal_room_is_family((u_char *) "a*", 2));
+    assert_true(ngx_signal_name_is_family((u_char *) "bulk_upload:*", 13));
+    assert_false(ngx_signal_name_is_family((u_char *) "bulk_upload", 11));
+    assert_false(ngx_signal_name_is_family((u_char *) ":*", 2));
+    assert_false(ngx_signal_name_is_family((u_char *) "a*", 2));
 }
 
 
