@@ -11,6 +11,10 @@
 #   perl bench/run.pl [--runs 3] [--workers 1] [--only w1,w2,w3,w5]
 #                     [--systems signal,nchan,socketio,floor]
 #                     [--out docs/benchmarks.md] [--report-only 1]
+#                     [--baseline /path/to/other/ngx_signal_module.so]
+#
+# --baseline adds the system "baseline": this module built from another
+# checkout, in the same runs (A/B of a change; add it to --systems).
 #
 # Workloads (see docs/benchmarks.md for what each measures):
 #   W1  5,000 subscribers in one room: 80 events at 4/s, then 500 at once
@@ -98,10 +102,17 @@ EOF
     },
 );
 
-my @local = grep { $want{$_} } qw(signal nchan socketio floor);
-my @cross = grep { $want{$_} && $_ ne 'floor' } qw(signal nchan socketio);
+if ($o{baseline}) {
+    die "no module at $o{baseline}\n" unless -f $o{baseline};
+    $systems{baseline} = { %{$systems{signal}}, label => 'baseline',
+        load => "load_module $o{baseline};" };
+}
+
+my @local = grep { $want{$_} } qw(signal baseline nchan socketio floor);
+my @cross = grep { $want{$_} && $_ ne 'floor' }
+    qw(signal baseline nchan socketio);
 my %port = (signal => 18181, nchan => 18182, socketio => 18183,
-    floor => 18184);
+    floor => 18184, baseline => 18185);
 
 die "build first: $loadgen\n" unless -x $loadgen;
 die "build first: $module\n" unless -f $module;
@@ -494,7 +505,7 @@ sub fmt {
 sub table {
     my ($w, $key, $title, $note, @rows) = @_;
     my @sys = grep { $res{$w}{$_} && $res{$w}{$_}{$key} }
-        qw(signal nchan socketio floor);
+        qw(signal baseline nchan socketio floor);
     return '' unless @sys && $sys[0] eq 'signal';
 
     my $md = "### $title\n\n";
