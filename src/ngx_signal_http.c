@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 #include "ngx_signal_common.h"
 #include "ngx_signal_http.h"
+#include "ngx_signal_log.h"
 #include "ngx_signal_access.h"
 
 
@@ -63,7 +64,7 @@ ngx_int_t
 ngx_signal_http_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *error, const char *fmt, ...)
 {
-    u_char   *body, *p, *start, detail[512], *last;
+    u_char   *body, *p, detail[512], logged[1024], *last;
     size_t    len, elen;
     va_list   args;
 
@@ -88,7 +89,6 @@ ngx_signal_http_error(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     p = ngx_sprintf(body, "{\"error\":\"%s\",\"detail\":\"", error);
-    start = p;
 
     if (elen) {
         p = (u_char *) ngx_escape_json(p, detail, last - detail);
@@ -98,9 +98,13 @@ ngx_signal_http_error(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     if (status >= NGX_HTTP_BAD_REQUEST) {
-        /* the detail may quote the request: escaped, as in the body */
+        /* the detail may quote the request: nothing of it raw in a log */
+        last = ngx_signal_log_escape(logged, logged + sizeof(logged),
+                                     detail, last - detail);
+
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "signal: %ui %s: %*s", status, error, p - start, start);
+                      "signal: %ui %s: %*s", status, error, last - logged,
+                      logged);
     }
 
     p = ngx_cpymem(p, "\"}\n", 3);

@@ -12,8 +12,9 @@
 
 
 /*
- * Text from outside (a request, Redis) made safe for a log line: quotes,
- * backslashes, control and non-ASCII bytes escaped; cut at last.
+ * Text from outside (a request, Redis) made safe for a log line:
+ * backslashes, control and non-ASCII bytes escaped (a line break in any
+ * encoding, a terminal control); cut at last.
  */
 
 u_char *
@@ -26,7 +27,7 @@ ngx_signal_log_escape(u_char *dst, u_char *last, u_char *src, size_t len)
     for (i = 0; i < len; i++) {
         ch = src[i];
 
-        if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\') {
+        if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
             if (dst == last) {
                 break;
             }
@@ -51,7 +52,6 @@ ngx_signal_log_escape(u_char *dst, u_char *last, u_char *src, size_t len)
         case '\t':
             *dst++ = 't';
             break;
-        case '"':
         case '\\':
             *dst++ = ch;
             break;

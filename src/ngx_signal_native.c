@@ -384,7 +384,9 @@ ngx_signal_native_refresh(ngx_signal_session_t *s, ngx_signal_native_msg_t *m)
 
     if (rc == NGX_OK
         && (jwt.sub.len != s->jwt.sub.len
-            || ngx_strncmp(jwt.sub.data, s->jwt.sub.data, jwt.sub.len) != 0))
+            || (jwt.sub.len
+                && ngx_memcmp(jwt.sub.data, s->jwt.sub.data, jwt.sub.len)
+                   != 0)))
     {
         rc = NGX_DECLINED;
         reason = "the token is for another subject (sub)";

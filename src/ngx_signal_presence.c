@@ -37,8 +37,10 @@ typedef struct {
 
 
 static ngx_int_t ngx_signal_presence_reserve(ngx_signal_zone_ctx_t *ctx,
-    ngx_str_t *name, ngx_str_t *user, ngx_uint_t anonymous,
+    ngx_str_t *name, ngx_str_t *user, ngx_str_t *account,
     ngx_signal_presence_join_t *j);
+static void ngx_signal_presence_reassign(ngx_signal_zone_ctx_t *ctx,
+    ngx_signal_zone_room_t *room, ngx_signal_zone_payer_t payer);
 static ngx_int_t ngx_signal_presence_alloc(ngx_signal_zone_ctx_t *ctx,
     ngx_str_t *key, ngx_signal_presence_join_t *j);
 static void ngx_signal_presence_commit(ngx_signal_zone_ctx_t *ctx,
@@ -79,7 +81,7 @@ static ngx_signal_log_limit_t  ngx_signal_presence_refusals[5];
 
 ngx_int_t
 ngx_signal_presence_join(ngx_str_t *name, ngx_str_t *user,
-    ngx_uint_t anonymous)
+    ngx_str_t *account)
 {
     ngx_int_t                    rc;
     ngx_signal_zone_ctx_t       *ctx;
@@ -93,15 +95,15 @@ ngx_signal_presence_join(ngx_str_t *name, ngx_str_t *user,
     /* any idle room may make space, even one the last publish used */
     ctx->sh->batch++;
 
-    rc = ngx_signal_presence_reserve(ctx, name, user, anonymous, &j);
+    rc = ngx_signal_presence_reserve(ctx, name, user, account, &j);
 
     if (rc == NGX_OK) {
         ngx_signal_presence_commit(ctx, user, &j);
         ngx_signal_presence_capture(ctx, j.room, name, &p);
-
-    } else {
-        ngx_signal_quota_release(ctx, j.payer);
     }
+
+    /* an account made for a join that charged it nothing goes again */
+    ngx_signal_quota_release(ctx, j.payer);
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
@@ -131,7 +133,7 @@ ngx_signal_presence_join(ngx_str_t *name, ngx_str_t *user,
 
 static ngx_int_t
 ngx_signal_presence_reserve(ngx_signal_zone_ctx_t *ctx, ngx_str_t *name,
-    ngx_str_t *user, ngx_uint_t anonymous, ngx_signal_presence_join_t *j)
+    ngx_str_t *user, ngx_str_t *account, ngx_signal_presence_join_t *j)
 {
     u_char                     buf[1 + NGX_SIGNAL_MAX_NAME_LENGTH];
     ngx_int_t                  rc;
@@ -142,7 +144,7 @@ ngx_signal_presence_reserve(ngx_signal_zone_ctx_t *ctx, ngx_str_t *name,
     ngx_memzero(j, sizeof(ngx_signal_presence_join_t));
 
     if (user->len > NGX_SIGNAL_MAX_NAME_LENGTH
-        || ngx_signal_quota_payer(ctx, user, anonymous, &j->payer) != NGX_OK)
+        || ngx_signal_quota_payer(ctx, account, 1, &j->payer) != NGX_OK)
     {
         return NGX_SIGNAL_QUOTA_FULL;
     }
@@ -284,6 +286,10 @@ ngx_signal_presence_commit(ngx_signal_zone_ctx_t *ctx, ngx_str_t *user,
 
     j->count->connections++;
 
+    if (j->payer & NGX_SIGNAL_PAYER_ANONYMOUS) {
+        j->count->anonymous++;
+    }
+
     ngx_signal_quota_charge(ctx, j->payer, j->charge);
 
     if (j->users) {
@@ -355,11 +361,13 @@ ngx_signal_presence_user_elsewhere(ngx_signal_zone_room_t *room,
 
 
 void
-ngx_signal_presence_leave(ngx_str_t *name, ngx_str_t *user)
+ngx_signal_presence_leave(ngx_str_t *name, ngx_str_t *user,
+    ngx_str_t *account)
 {
     u_char                     buf[1 + NGX_SIGNAL_MAX_NAME_LENGTH];
     ngx_str_t                  key;
     ngx_uint_t                 slot;
+    ngx_signal_zone_payer_t    payer;
     ngx_signal_zone_ctx_t     *ctx;
     ngx_signal_zone_room_t    *room;
     ngx_signal_zone_user_t    *u;
@@ -388,9 +396,17 @@ ngx_signal_presence_leave(ngx_str_t *name, ngx_str_t *user)
         }
     }
 
+    if (ngx_signal_quota_payer(ctx, account, 0, &payer) != NGX_OK) {
+        payer = 0;
+    }
+
     for (link = &room->counts; *link; link = &(*link)->next) {
         if ((*link)->slot == slot) {
             room->connections--;
+
+            if ((payer & NGX_SIGNAL_PAYER_ANONYMOUS) && (*link)->anonymous) {
+                (*link)->anonymous--;
+            }
 
             if (--(*link)->connections == 0) {
                 ngx_signal_presence_count_remove(ctx, room, link);
@@ -402,6 +418,9 @@ ngx_signal_presence_leave(ngx_str_t *name, ngx_str_t *user)
 
     if (room->connections == 0) {
         ngx_signal_presence_idle(ctx, room);
+
+    } else if (payer && !(payer & NGX_SIGNAL_PAYER_ANONYMOUS)) {
+        ngx_signal_presence_reassign(ctx, room, payer);
     }
 
     ngx_signal_presence_capture(ctx, room, name, &p);
@@ -411,6 +430,55 @@ ngx_signal_presence_leave(ngx_str_t *name, ngx_str_t *user)
     if (ngx_signal_engine->presence_put) {
         ngx_signal_engine->presence_put(&p);
     }
+}
+
+
+/*
+ * An account's connection left a room that anonymous connections stay
+ * in: what the account paid for the room (its node, the counts it made)
+ * is the anonymous connections' now, or they would hold it on the
+ * account's share.
+ */
+
+static void
+ngx_signal_presence_reassign(ngx_signal_zone_ctx_t *ctx,
+    ngx_signal_zone_room_t *room, ngx_signal_zone_payer_t payer)
+{
+    size_t                    size;
+    ngx_uint_t                anonymous;
+    ngx_signal_zone_count_t  *count;
+
+    anonymous = 0;
+
+    for (count = room->counts; count; count = count->next) {
+        anonymous += count->anonymous;
+    }
+
+    if (anonymous == 0) {
+        return;
+    }
+
+    size = ngx_signal_quota_size(sizeof(ngx_signal_zone_count_t));
+
+    for (count = room->counts; count; count = count->next) {
+        if (count->payer == payer) {
+            count->payer = NGX_SIGNAL_PAYER_ANONYMOUS;
+            ngx_signal_quota_transfer(ctx, payer, count->payer, size);
+        }
+    }
+
+    if (room->payer != payer) {
+        return;
+    }
+
+    size = ngx_signal_room_size(room->sn.str.len);
+
+    if (room->users) {
+        size += ngx_signal_quota_size(sizeof(ngx_signal_zone_users_t));
+    }
+
+    room->payer = NGX_SIGNAL_PAYER_ANONYMOUS;
+    ngx_signal_quota_transfer(ctx, payer, room->payer, size);
 }
 
 

@@ -23,8 +23,9 @@
 
 
 ngx_int_t ngx_signal_presence_join(ngx_str_t *room, ngx_str_t *user,
-    ngx_uint_t anonymous);
-void ngx_signal_presence_leave(ngx_str_t *room, ngx_str_t *user);
+    ngx_str_t *account);
+void ngx_signal_presence_leave(ngx_str_t *room, ngx_str_t *user,
+    ngx_str_t *account);
 ngx_array_t *ngx_signal_presence_snapshot(ngx_pool_t *pool);
 void ngx_signal_presence_count(ngx_signal_presence_query_t *q);
 ngx_int_t ngx_signal_presence_handler(ngx_http_request_t *r);

@@ -8,8 +8,10 @@
  * presence allocates (a room's node while the room has connections, a
  * worker's count in a room, a user's record in a room, a user's account)
  * is charged, at its size in the slab, to whoever made it: the
- * connections without a verified token together, or the account of an
- * authenticated user; it is refunded to the same payer when it is freed.
+ * connections without a verified token together, or the account of a
+ * token's subject; it is refunded to the same payer when it is freed, and
+ * moves to the anonymous connections when its payer leaves a room they
+ * stay in.
  * Idle rooms and the event log are not charged: they are what the
  * reserve keeps space for.  Everything here runs under the zone's lock.
  */
@@ -45,33 +47,34 @@ ngx_signal_quota_size(size_t size)
 
 
 /*
- * The payer of a connection's records: anonymous, or the account of an
- * authenticated user (made when the user has none yet), or neither.
+ * The payer of a connection's records: the account of its token's subject
+ * (made when it has none yet, if create), or the anonymous connections
+ * (account NULL).  NGX_DECLINED: no account and create not set.
  */
 
 ngx_int_t
-ngx_signal_quota_payer(ngx_signal_zone_ctx_t *ctx, ngx_str_t *user,
-    ngx_uint_t anonymous, ngx_signal_zone_payer_t *payer)
+ngx_signal_quota_payer(ngx_signal_zone_ctx_t *ctx, ngx_str_t *account,
+    ngx_uint_t create, ngx_signal_zone_payer_t *payer)
 {
     ngx_signal_zone_account_t  *a;
 
-    if (anonymous) {
+    if (account == NULL) {
         *payer = NGX_SIGNAL_PAYER_ANONYMOUS;
         return NGX_OK;
     }
 
     *payer = 0;
 
-    if (user->len == 0) {
-        return NGX_OK;
-    }
-
-    a = ngx_signal_zone_node_find(&ctx->sh->accounts, user);
+    a = ngx_signal_zone_node_find(&ctx->sh->accounts, account);
 
     if (a == NULL) {
+        if (!create) {
+            return NGX_DECLINED;
+        }
+
         a = ngx_signal_zone_node_alloc(ctx,
                                   offsetof(ngx_signal_zone_account_t, name),
-                                  user);
+                                  account);
         if (a == NULL) {
             return NGX_ERROR;
         }
@@ -80,7 +83,7 @@ ngx_signal_quota_payer(ngx_signal_zone_ctx_t *ctx, ngx_str_t *user,
 
         ctx->sh->presence_bytes += ngx_signal_quota_size(
                             offsetof(ngx_signal_zone_account_t, name)
-                            + user->len);
+                            + account->len);
     }
 
     *payer = (ngx_signal_zone_payer_t) a;
@@ -183,6 +186,17 @@ ngx_signal_quota_refund(ngx_signal_zone_ctx_t *ctx,
     if (a->charged == 0) {
         ngx_signal_quota_account_free(ctx, a);
     }
+}
+
+
+/* a charge that changes payer (the charge itself does not change) */
+
+void
+ngx_signal_quota_transfer(ngx_signal_zone_ctx_t *ctx,
+    ngx_signal_zone_payer_t from, ngx_signal_zone_payer_t to, size_t bytes)
+{
+    ngx_signal_quota_charge(ctx, to, bytes);
+    ngx_signal_quota_refund(ctx, from, bytes);
 }
 
 

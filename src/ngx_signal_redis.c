@@ -87,6 +87,7 @@ ngx_signal_redis_init_worker(ngx_cycle_t *cycle)
     ngx_signal_redis_sub.name = "subscriber";
     ngx_signal_redis_sub.conf = smcf->redis;
     ngx_signal_redis_sub.subscriber = 1;
+    ngx_signal_redis_sub.alive = ngx_signal_redis_sub_alive;
     ngx_signal_redis_sub.ready = ngx_signal_redis_sub_ready;
     ngx_signal_redis_sub.down = ngx_signal_redis_sub_down;
 

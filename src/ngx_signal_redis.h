@@ -62,14 +62,19 @@ struct ngx_signal_redis_link_s {
 
     ngx_event_t                 setup_timer;  /* connect + setup */
     ngx_event_t                 retry_timer;
+    ngx_event_t                 watchdog;     /* a Redis that stalls */
     ngx_msec_t                  backoff;
     ngx_uint_t                  failures;     /* in a row, for the log */
 
     unsigned                    subscriber:1;
     unsigned                    stopped:1;    /* worker exiting */
+    unsigned                    awaiting:1;   /* the watchdog's PING */
 
     ngx_signal_redis_link_pt    ready;
     ngx_signal_redis_link_pt    down;
+
+    /* the subscriber's own watchdog: 1 when Redis answers in time */
+    ngx_uint_t                (*alive)(ngx_signal_redis_link_t *link);
 };
 
 
@@ -108,6 +113,7 @@ ngx_int_t ngx_signal_redis_presence_get(ngx_signal_presence_query_t *q);
 ngx_signal_redis_pending_t *ngx_signal_redis_pending(ngx_log_t *log,
     ngx_event_handler_pt timeout);
 
+ngx_uint_t ngx_signal_redis_sub_alive(ngx_signal_redis_link_t *link);
 void ngx_signal_redis_subs_init(void);
 void ngx_signal_redis_subs_exit(void);
 ngx_int_t ngx_signal_redis_sub_interest(ngx_str_t *name, ngx_uint_t want);

@@ -38,6 +38,9 @@ static void ngx_signal_redis_setup_reply(redisAsyncContext *ac, void *r,
     void *privdata);
 static void ngx_signal_redis_setup_timeout(ngx_event_t *ev);
 static void ngx_signal_redis_retry(ngx_event_t *ev);
+static void ngx_signal_redis_watchdog(ngx_event_t *ev);
+static void ngx_signal_redis_pong(redisAsyncContext *ac, void *r,
+    void *privdata);
 static void ngx_signal_redis_lost(ngx_signal_redis_link_t *link,
     const char *why);
 
@@ -66,6 +69,11 @@ ngx_signal_redis_link_start(ngx_signal_redis_link_t *link)
     link->retry_timer.log = ngx_cycle->log;
     link->retry_timer.cancelable = 1;
 
+    link->watchdog.handler = ngx_signal_redis_watchdog;
+    link->watchdog.data = link;
+    link->watchdog.log = ngx_cycle->log;
+    link->watchdog.cancelable = 1;
+
     ngx_signal_redis_connect(link);
 }
 
@@ -85,6 +93,10 @@ ngx_signal_redis_link_stop(ngx_signal_redis_link_t *link)
 
     if (link->retry_timer.timer_set) {
         ngx_del_timer(&link->retry_timer);
+    }
+
+    if (link->watchdog.timer_set) {
+        ngx_del_timer(&link->watchdog);
     }
 
     ac = link->ac;
@@ -382,6 +394,9 @@ ngx_signal_redis_setup(ngx_signal_redis_link_t *link)
                       "signal: redis %s connection to %V is ready",
                       link->name, &conf->url);
 
+        link->awaiting = 0;
+        ngx_add_timer(&link->watchdog, conf->command_timeout);
+
         link->ready(link);
         return;
     }
@@ -469,6 +484,10 @@ ngx_signal_redis_lost(ngx_signal_redis_link_t *link, const char *why)
         ngx_del_timer(&link->setup_timer);
     }
 
+    if (link->watchdog.timer_set) {
+        ngx_del_timer(&link->watchdog);
+    }
+
     if (link->stopped) {
         return;
     }
@@ -502,6 +521,61 @@ ngx_signal_redis_lost(ngx_signal_redis_link_t *link, const char *why)
     }
 
     ngx_add_timer(&link->retry_timer, delay);
+}
+
+
+/*
+ * A connection that stays open while Redis answers nothing (a stopped
+ * server, a network that drops without a reset) would pile up commands
+ * in hiredis's buffer: every signal_redis_command_timeout the command
+ * connection sends a PING, and one not answered by the next round fails
+ * the connection; the subscriber asks its subscriptions.
+ */
+
+static void
+ngx_signal_redis_watchdog(ngx_event_t *ev)
+{
+    ngx_signal_redis_link_t  *link = ev->data;
+
+    if (link->state != NGX_SIGNAL_REDIS_READY || link->ac == NULL) {
+        return;
+    }
+
+    if (link->alive) {
+        if (!link->alive(link)) {
+            ngx_signal_redis_link_fail(link, "Redis did not answer within "
+                                       "signal_redis_command_timeout");
+            return;
+        }
+
+    } else if (link->awaiting) {
+        ngx_signal_redis_link_fail(link, "Redis did not answer a PING "
+                                   "within signal_redis_command_timeout");
+        return;
+
+    } else {
+        if (redisAsyncCommand(link->ac, ngx_signal_redis_pong, link, "PING")
+            != REDIS_OK)
+        {
+            ngx_signal_redis_link_fail(link, "cannot queue a PING");
+            return;
+        }
+
+        link->awaiting = 1;
+    }
+
+    ngx_add_timer(ev, link->conf->command_timeout);
+}
+
+
+static void
+ngx_signal_redis_pong(redisAsyncContext *ac, void *r, void *privdata)
+{
+    ngx_signal_redis_link_t  *link = privdata;
+
+    if (r) {
+        link->awaiting = 0;
+    }
 }
 
 

@@ -122,7 +122,19 @@ const char  ngx_signal_redis_library[] =
     "  if cur and tonumber(cur:match('^(%d+)')) >= v then return 0 end\n"
     "  redis.call('HSET', key, args[2], "
     "args[5] .. ' ' .. args[3] .. ' ' .. args[4])\n"
-    "  redis.call('PEXPIRE', key, 86400000)\n"
+
+    /*
+     * a room nobody is in on any host is forgotten a minute later (the
+     * zero counts keep their versions until then, so that a late update
+     * cannot bring back old counts)
+     */
+    "  local all = redis.call('HVALS', key)\n"
+    "  local total = 0\n"
+    "  for i = 1, #all do\n"
+    "    local _, c = all[i]:match('^(%d+) (%d+)')\n"
+    "    total = total + (tonumber(c) or 0)\n"
+    "  end\n"
+    "  redis.call('PEXPIRE', key, total > 0 and 86400000 or 60000)\n"
     "  return 1\n"
     "end\n"
     "local function presence_get(keys, args)\n"

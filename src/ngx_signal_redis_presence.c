@@ -19,6 +19,16 @@
 
 static void ngx_signal_redis_presence_reply(redisAsyncContext *ac, void *r,
     void *privdata);
+static void ngx_signal_redis_presence_send(ngx_signal_presence_t *p);
+static void ngx_signal_redis_presence_sent(redisAsyncContext *ac, void *r,
+    void *privdata);
+
+
+/* presence updates Redis has not answered yet, and at most */
+#define NGX_SIGNAL_REDIS_PRESENCE_INFLIGHT  4096
+
+static ngx_uint_t  ngx_signal_redis_presence_inflight;
+static ngx_uint_t  ngx_signal_redis_presence_behind;
 static void ngx_signal_redis_presence_timeout(ngx_event_t *ev);
 
 
@@ -42,12 +52,33 @@ ngx_signal_redis_presence_resync(void)
     if (a) {
         p = a->elts;
 
-        for (i = 0; i < a->nelts; i++) {
-            ngx_signal_redis_presence_put(&p[i]);
+        ngx_signal_redis_presence_behind = 0;
+
+        for (i = 0; i < a->nelts && ngx_signal_redis_cmd.ac; i++) {
+            ngx_signal_redis_presence_send(&p[i]);
         }
     }
 
     ngx_destroy_pool(pool);
+}
+
+
+/*
+ * An update answered (or dropped with the connection): once none is left
+ * and some were not sent, everything is sent again.
+ */
+
+static void
+ngx_signal_redis_presence_sent(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    ngx_signal_redis_presence_inflight--;
+
+    if (r && ngx_signal_redis_presence_inflight == 0
+        && ngx_signal_redis_presence_behind)
+    {
+        ngx_signal_redis_presence_resync();
+    }
 }
 
 
@@ -84,18 +115,37 @@ ngx_signal_redis_presence_heartbeat(ngx_event_t *ev)
 void
 ngx_signal_redis_presence_put(ngx_signal_presence_t *p)
 {
-    if (ngx_signal_redis_cmd.state != NGX_SIGNAL_REDIS_READY) {
+    if (ngx_signal_redis_cmd.state != NGX_SIGNAL_REDIS_READY
+        || ngx_signal_redis_presence_inflight
+           >= NGX_SIGNAL_REDIS_PRESENCE_INFLIGHT)
+    {
         /* sent again, all of it, when the connection is back */
+        ngx_signal_redis_presence_behind = 1;
         return;
     }
 
-    (void) redisAsyncCommand(ngx_signal_redis_cmd.ac, NULL, NULL,
-                             "FCALL signal_presence_set 0 %b %s %llu %llu "
-                             "%llu", p->room.data, p->room.len,
-                             ngx_signal_zone_instance(ngx_signal_worker_zone),
-                             (unsigned long long) p->connections,
-                             (unsigned long long) p->users,
-                             (unsigned long long) p->version);
+    ngx_signal_redis_presence_send(p);
+}
+
+
+static void
+ngx_signal_redis_presence_send(ngx_signal_presence_t *p)
+{
+    ngx_signal_redis_presence_inflight++;
+
+    if (redisAsyncCommand(ngx_signal_redis_cmd.ac,
+                          ngx_signal_redis_presence_sent, NULL,
+                          "FCALL signal_presence_set 0 %b %s %llu %llu "
+                          "%llu", p->room.data, p->room.len,
+                          ngx_signal_zone_instance(ngx_signal_worker_zone),
+                          (unsigned long long) p->connections,
+                          (unsigned long long) p->users,
+                          (unsigned long long) p->version)
+        != REDIS_OK)
+    {
+        ngx_signal_redis_presence_inflight--;
+        ngx_signal_redis_presence_behind = 1;
+    }
 }
 
 

@@ -39,6 +39,7 @@ typedef enum {
 typedef struct {
     ngx_str_node_t              sn;
     ngx_signal_sub_state_e      state;
+    ngx_msec_t                  sent;         /* of what is in flight */
     unsigned                    wanted:1;
     unsigned                    family:1;
     u_char                      name[1];
@@ -79,6 +80,42 @@ ngx_signal_redis_subs_init(void)
     ngx_signal_redis_sweep_ev.log = ngx_cycle->log;
     ngx_signal_redis_sweep_ev.cancelable = 1;
     ngx_add_timer(&ngx_signal_redis_sweep_ev, NGX_SIGNAL_REDIS_SWEEP);
+}
+
+
+/*
+ * The subscriber's watchdog: Redis answers subscriptions within
+ * signal_redis_command_timeout (the connection carries nothing else).
+ */
+
+ngx_uint_t
+ngx_signal_redis_sub_alive(ngx_signal_redis_link_t *link)
+{
+    ngx_rbtree_node_t       *node, *root, *sentinel;
+    ngx_signal_redis_sub_t  *sub;
+
+    root = ngx_signal_redis_subs.root;
+    sentinel = ngx_signal_redis_subs.sentinel;
+
+    if (root == sentinel) {
+        return 1;
+    }
+
+    for (node = ngx_rbtree_min(root, sentinel);
+         node;
+         node = ngx_rbtree_next(&ngx_signal_redis_subs, node))
+    {
+        sub = (ngx_signal_redis_sub_t *) node;
+
+        if ((sub->state == NGX_SIGNAL_SUB_SUBSCRIBING
+             || sub->state == NGX_SIGNAL_SUB_UNSUBSCRIBING)
+            && ngx_current_msec - sub->sent > link->conf->command_timeout)
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -195,6 +232,8 @@ ngx_signal_redis_sub_send(ngx_signal_redis_sub_t *sub, ngx_uint_t subscribe)
                    subscribe ? "subscribe" : "unsubscribe", &sub->sn.str);
 
     /* room names have no glob characters: a family is a plain pattern */
+
+    sub->sent = ngx_current_msec;
 
     rc = redisAsyncCommand(ngx_signal_redis_sub.ac, ngx_signal_redis_message,
                            NULL, cmd, sub->name, sub->sn.str.len);

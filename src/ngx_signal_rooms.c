@@ -36,6 +36,7 @@ static void ngx_signal_rooms_free(ngx_signal_room_t *room);
 static void ngx_signal_rooms_remove(ngx_signal_member_t *m);
 static ngx_int_t ngx_signal_rooms_fanout(ngx_signal_room_t *room,
     ngx_signal_fanout_t *f);
+static ngx_str_t *ngx_signal_rooms_account(ngx_signal_session_t *s);
 
 
 static ngx_rbtree_t        ngx_signal_rooms;
@@ -144,7 +145,8 @@ ngx_signal_rooms_join(ngx_signal_session_t *s, ngx_str_t *name)
         goto failed;
     }
 
-    rc = ngx_signal_presence_join(name, &s->user, !s->authenticated);
+    rc = ngx_signal_presence_join(name, &s->user,
+                                  ngx_signal_rooms_account(s));
 
     if (rc != NGX_OK) {
         ngx_free(m);
@@ -179,6 +181,19 @@ failed:
 }
 
 
+/*
+ * Who pays, in the zone's quota, for what a session makes it hold: the
+ * subject of its verified token, or the anonymous connections together
+ * (NULL): signal_user may come from a query argument, the subject cannot.
+ */
+
+static ngx_str_t *
+ngx_signal_rooms_account(ngx_signal_session_t *s)
+{
+    return (s->authenticated && s->jwt.sub.len) ? &s->jwt.sub : NULL;
+}
+
+
 static void
 ngx_signal_rooms_remove(ngx_signal_member_t *m)
 {
@@ -186,7 +201,8 @@ ngx_signal_rooms_remove(ngx_signal_member_t *m)
 
     room = m->room;
 
-    ngx_signal_presence_leave(&room->sn.str, &m->session->user);
+    ngx_signal_presence_leave(&room->sn.str, &m->session->user,
+                              ngx_signal_rooms_account(m->session));
 
     ngx_queue_remove(&m->in_room);
     ngx_queue_remove(&m->in_session);

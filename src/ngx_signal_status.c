@@ -43,13 +43,14 @@ ngx_int_t
 ngx_signal_status_handler(ngx_http_request_t *r)
 {
     u_char                     *body, *p;
-    size_t                      size, used, len;
+    size_t                      len;
     ngx_uint_t                  i, n, total;
     ngx_atomic_uint_t           pid;
     ngx_int_t                   rc;
     ngx_signal_stats_t         *st;
     ngx_signal_main_conf_t     *smcf;
     ngx_signal_worker_stats_t  *w;
+    ngx_signal_zone_usage_t     u;
 
     if (ngx_signal_http_api_get(r, &rc) != NGX_OK) {
         return rc;
@@ -57,7 +58,7 @@ ngx_signal_status_handler(ngx_http_request_t *r)
 
     smcf = ngx_http_get_module_main_conf(r, ngx_signal_module);
     st = ngx_signal_zone_stats(smcf->zone);
-    ngx_signal_zone_usage(smcf->zone, &size, &used);
+    ngx_signal_zone_usage(smcf->zone, &u);
 
     len = 1024 + NGX_SIGNAL_STATUS_WORKERS * (3 * NGX_ATOMIC_T_LEN + 112)
           + smcf->zone->shm.name.len;
@@ -106,9 +107,12 @@ ngx_signal_status_handler(ngx_http_request_t *r)
     }
 
     p = ngx_sprintf(p, "\"other\":%uA},\"zone\":{\"name\":\"%V\","
-                    "\"size\":%uz,\"used\":%uz}}\n",
+                    "\"size\":%uz,\"used\":%uz,\"presence\":%uz,"
+                    "\"presence_max\":%uz,\"anonymous\":%uz,"
+                    "\"anonymous_max\":%uz}}\n",
                     st->closes[NGX_SIGNAL_STATUS_CODES - 1],
-                    &smcf->zone->shm.name, size, used);
+                    &smcf->zone->shm.name, u.size, u.used, u.presence,
+                    u.presence_max, u.anonymous, u.anonymous_max);
 
     return ngx_signal_http_send_json(r, NGX_HTTP_OK, body, p - body);
 }

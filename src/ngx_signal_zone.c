@@ -391,15 +391,21 @@ ngx_signal_zone_stats(ngx_shm_zone_t *zone)
 
 
 void
-ngx_signal_zone_usage(ngx_shm_zone_t *zone, size_t *size, size_t *used)
+ngx_signal_zone_usage(ngx_shm_zone_t *zone, ngx_signal_zone_usage_t *u)
 {
     ngx_uint_t              pages;
     ngx_signal_zone_ctx_t  *ctx = zone->data;
 
     pages = (ctx->shpool->end - ctx->shpool->start) / ngx_pagesize;
 
-    *size = zone->shm.size;
-    *used = (pages - ctx->shpool->pfree) * ngx_pagesize;
+    u->size = zone->shm.size;
+    u->used = (pages - ctx->shpool->pfree) * ngx_pagesize;
+
+    /* read without the lock: a snapshot for a person */
+    u->presence = ctx->sh->presence_bytes;
+    u->presence_max = ctx->presence_max;
+    u->anonymous = ctx->sh->anonymous_bytes;
+    u->anonymous_max = ctx->anonymous_max;
 }
 
 

@@ -35,6 +35,17 @@ struct ngx_signal_record_s {
 };
 
 
+/* what the zone holds, for signal_status */
+typedef struct {
+    size_t                          size;
+    size_t                          used;
+    size_t                          presence;       /* the quota's bytes */
+    size_t                          presence_max;
+    size_t                          anonymous;
+    size_t                          anonymous_max;
+} ngx_signal_zone_usage_t;
+
+
 /* this worker's place in the zone: NULL / NGX_ERROR until it has one */
 extern ngx_shm_zone_t             *ngx_signal_worker_zone;
 extern ngx_int_t                   ngx_signal_worker_slot;
@@ -44,8 +55,8 @@ extern ngx_atomic_uint_t           ngx_signal_worker_generation;
 char *ngx_signal_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_signal_stats_t *ngx_signal_zone_stats(ngx_shm_zone_t *zone);
-void ngx_signal_zone_usage(ngx_shm_zone_t *zone, size_t *size,
-    size_t *used);
+void ngx_signal_zone_usage(ngx_shm_zone_t *zone,
+    ngx_signal_zone_usage_t *u);
 ngx_int_t ngx_signal_zone_assign(ngx_shm_zone_t *zone, ngx_array_t *events,
     uint64_t *seqs, ngx_pool_t *pool, uint64_t *wake);
 ngx_signal_record_t *ngx_signal_zone_log_next(ngx_shm_zone_t *zone,

@@ -36,9 +36,10 @@ typedef struct ngx_signal_zone_count_s  ngx_signal_zone_count_t;
 
 struct ngx_signal_zone_count_s {
     ngx_signal_zone_count_t    *next;
-    ngx_uint_t                  slot;
-    ngx_uint_t                  connections;
     ngx_signal_zone_payer_t     payer;
+    uint32_t                    slot;
+    uint32_t                    connections;
+    uint32_t                    anonymous;    /* of the connections */
 };
 
 
@@ -167,8 +168,10 @@ void *ngx_signal_zone_node_find(ngx_rbtree_t *tree, ngx_str_t *key);
 #define NGX_SIGNAL_QUOTA_USER       4
 
 size_t ngx_signal_quota_size(size_t size);
-ngx_int_t ngx_signal_quota_payer(ngx_signal_zone_ctx_t *ctx, ngx_str_t *user,
-    ngx_uint_t anonymous, ngx_signal_zone_payer_t *payer);
+ngx_int_t ngx_signal_quota_payer(ngx_signal_zone_ctx_t *ctx,
+    ngx_str_t *account, ngx_uint_t create, ngx_signal_zone_payer_t *payer);
+void ngx_signal_quota_transfer(ngx_signal_zone_ctx_t *ctx,
+    ngx_signal_zone_payer_t from, ngx_signal_zone_payer_t to, size_t bytes);
 void ngx_signal_quota_release(ngx_signal_zone_ctx_t *ctx,
     ngx_signal_zone_payer_t payer);
 ngx_int_t ngx_signal_quota_check(ngx_signal_zone_ctx_t *ctx,

@@ -359,9 +359,11 @@ sub finish {
     Test::More::is(join("\n", @alerts), '', 'no alerts in error.log');
 
     # a test that kills a worker itself says so with ignore_log()
+    # a sanitizer that stops a worker makes it exit with a code
     Test::More::is(join("\n", grep {
         my $l = $_;
-        /exited on signal/ && !grep { $l =~ $_ } @{$self->{ignore}}
+        /exited on signal|exited with code [1-9]/
+            && !grep { $l =~ $_ } @{$self->{ignore}}
     } @lines), '', 'no crashed processes');
 
     my @san = grep { /runtime error|AddressSanitizer|LeakSanitizer/ } @lines;
