@@ -2,11 +2,13 @@
 
 # Tests for ngx_signal_module: error texts that quote client input are
 # escaped in error.log (spec 12, section 10). Client input with \n, \r and
-# other control bytes, where the module logs it: the detail of a refused
-# notify (an unknown field, an invalid room or event name), the webhook
-# id it cannot remember (a Stripe id from the body, a webhook-id header),
-# the room a JWT claim gives to signal_join. No line of error.log may begin
-# with injected text, and no raw control byte may reach the log.
+# other control bytes (also line breaks and controls outside ASCII, sent
+# as UTF-8), where the module logs it: the detail of a refused notify (an
+# unknown field, an invalid room or event name), the webhook id it cannot
+# remember (a Stripe id from the body, a webhook-id header), the room a
+# JWT claim gives to signal_join. No line of error.log may begin
+# with injected text, and no raw control byte may reach the log (nor a
+# byte >= 0x80 of an unknown field).
 
 use strict;
 use warnings;
@@ -82,7 +84,7 @@ EOF
 # an escaped line may still contain "[alert]" in the middle: the explicit
 # tests below look at those lines
 $t->ignore_log(qr/FAKE-/);
-$t->run()->plan(5 * 4 + 2 * 3 + 4 + 4 + 3 + 1);
+$t->run()->plan(6 * 4 + 1 + 2 * 3 + 4 + 4 + 3 + 1);
 
 ###############################################################################
 
@@ -129,6 +131,21 @@ is($r->{status}, 400, 'unknown field with a NUL and a newline: 400');
 clean($log, 'FAKE-NUL', 'unknown field with a NUL and a newline');
 ok($log =~ /n${\ esc(0)}${\ esc(10)}FAKE-NUL/ || $log !~ /FAKE-NUL/,
     'unknown field with a NUL: escaped, or cut at the NUL');
+
+# line breaks and a terminal control outside ASCII, as raw UTF-8: U+0085
+# (NEL), U+2028 (LINE SEPARATOR), U+009B (CSI); no byte of them reaches
+# the log raw
+
+($r, $log) = logged(sub { $t->notify('/notify', '{"room":"a","event":"e",'
+    . qq("u\xc2\x85FAKE-UTF8 [alert] v\xe2\x80\xa8w\xc2\x9b31mz":1})) });
+is($r->{status}, 400, 'unknown field with U+0085, U+2028, U+009B: 400');
+clean($log, 'FAKE-UTF8', 'unknown field with U+0085, U+2028, U+009B');
+ok($log =~ /FAKE-UTF8/ && $log !~ /[\x80-\xff]/,
+    'unknown field with U+0085, U+2028, U+009B: no byte >= 0x80 logged')
+    or diag(printable($log));
+my $want = 'u\xc2\x85FAKE-UTF8 [alert] v\xe2\x80\xa8w\xc2\x9b31mz';
+like($log, qr/\Q$want\E/i,
+    'unknown field with U+0085, U+2028, U+009B: logged as \\xNN');
 
 # notify: an invalid room, an invalid event name, in a batch too
 

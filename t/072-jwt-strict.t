@@ -6,7 +6,8 @@
 # trailing data, no standard-alphabet characters); signal_jwt_require_exp;
 # claims with \u0000 refused; claim names matched exactly; a refresh must
 # carry the same claims (but exp, iat, nbf, jti) and keeps the old expiry
-# when refused; signal_refresh_rate.
+# when refused; signal_refresh_rate; a token without sub refreshes (the
+# worker survives comparing two absent subjects).
 
 use strict;
 use warnings;
@@ -75,7 +76,7 @@ http {
 
 EOF
 
-$t->run()->plan(37);
+$t->run()->plan(42);
 
 ###############################################################################
 
@@ -275,6 +276,37 @@ refresh_refused($c3, 'not.a.token', 'rate_limited',
 $c3->send_json({ type => 'ping' });
 is(($c3->recv_json() // {})->{type}, 'pong',
     'the rate-limited connection stays open');
+
+# a token without sub: a refresh compares two subjects that are both
+# absent (a sanitized worker used to exit there), or one that is absent
+# with one that is not
+
+my @pids = $t->workers();
+$now = int(time());
+
+my ($nosub, $nosub_later, $with_sub) = tokens(
+    { %H, secret => $B, payload => { startupId => 7, exp => $now + 600,
+        jti => 'n1' } },
+    { %H, secret => $B, payload => { startupId => 7, exp => $now + 900,
+        jti => 'n2' } },
+    { %H, secret => $B, payload => { sub => 'u9', startupId => 7,
+        exp => $now + 900, jti => 'n3' } });
+
+my $c4 = $t->ws('/ws', headers => { Authorization => "Bearer $nosub" });
+is(st($c4), 101, 'a token without sub: 101');
+die "no connection with a token without sub\n" unless st($c4) == 101;
+
+$m = refresh($c4, $nosub_later);
+is(($m->{type} // '') . ' ' . ($m->{exp} // ''), 'refreshed ' . ($now + 900),
+    'refreshed with the same claims (still no sub): refreshed, the new exp');
+refresh_refused($c4, $with_sub, 'invalid_token',
+    'refreshed with a token that has a sub: invalid_token');
+
+$c4->send_json({ type => 'ping' });
+is(($c4->recv_json() // {})->{type}, 'pong',
+    'the connection without sub is open after its refreshes');
+is(join(' ', $t->workers()), join(' ', @pids),
+    'the worker did not exit (the same pid)');
 
 ###############################################################################
 
