@@ -100,6 +100,10 @@ ngx_signal_session_start(ngx_http_request_t *r, ngx_array_t *join,
 
     ngx_signal_session_init(r, s, allow);
 
+    if (ngx_signal_session_copy(s) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (ngx_signal_session_join(r, s, join, &rc) != NGX_OK) {
         /* the pool cleanup takes the connection out of what it joined */
         return rc;

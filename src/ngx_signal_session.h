@@ -81,6 +81,7 @@ void ngx_signal_session_ready(ngx_signal_session_t *s);
 void ngx_signal_session_finalize(ngx_signal_session_t *s);
 void ngx_signal_session_release(ngx_signal_session_t *s);
 void ngx_signal_session_detach(ngx_signal_session_t *s);
+ngx_int_t ngx_signal_session_copy(ngx_signal_session_t *s);
 void ngx_signal_session_cleanup(void *data);
 void ngx_signal_session_read(ngx_signal_session_t *s);
 void ngx_signal_session_write(ngx_signal_session_t *s);

@@ -15,7 +15,6 @@
 #include "ngx_signal_session.h"
 
 
-static ngx_int_t ngx_signal_session_copy(ngx_signal_session_t *s);
 static void ngx_signal_session_detached_read(ngx_event_t *rev);
 static void ngx_signal_session_detached_write(ngx_event_t *wev);
 
@@ -69,7 +68,7 @@ ngx_signal_session_detach(ngx_signal_session_t *s)
         }
     }
 
-    if (own == NULL || ngx_signal_session_copy(s) != NGX_OK) {
+    if (own == NULL) {
         return;
     }
 
@@ -131,9 +130,13 @@ keep:
 }
 
 
-/* what the session keeps from the request pool, in one allocation */
+/*
+ * What the session keeps from the request pool and the token's claims,
+ * in one allocation, made when it starts: the claims are freed by a pool
+ * cleanup that may run before the session's own.
+ */
 
-static ngx_int_t
+ngx_int_t
 ngx_signal_session_copy(ngx_signal_session_t *s)
 {
     u_char       *p;
