@@ -342,6 +342,20 @@ static ngx_command_t  ngx_signal_commands[] = {
       offsetof(ngx_signal_loc_conf_t, close_timeout),
       NULL },
 
+    { ngx_string("signal_history"),
+      NGX_SIGNAL_ANY_CONF|NGX_CONF_TAKE12,
+      ngx_signal_directive_history,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("signal_history_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_signal_directive_history_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("signal_shutdown_window"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -473,6 +487,8 @@ ngx_signal_create_loc_conf(ngx_conf_t *cf)
     conf->allow_origin = NGX_CONF_UNSET_PTR;
     conf->subscribe_rate = NGX_CONF_UNSET_UINT;
     conf->refresh_rate = NGX_CONF_UNSET_UINT;
+    conf->history = NGX_CONF_UNSET_UINT;
+    conf->history_age = NGX_CONF_UNSET;
 
     ngx_signal_jwt_init_conf(&conf->jwt);
     ngx_signal_webhook_init_conf(&conf->webhook);
@@ -517,6 +533,10 @@ ngx_signal_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->subscribe_rate, prev->subscribe_rate,
                               20);
     ngx_conf_merge_uint_value(conf->refresh_rate, prev->refresh_rate, 6);
+    ngx_conf_merge_uint_value(conf->history, prev->history,
+                              NGX_SIGNAL_HISTORY_DEFAULT);
+    ngx_conf_merge_value(conf->history_age, prev->history_age,
+                         NGX_SIGNAL_HISTORY_DEFAULT_AGE);
 
     ngx_signal_jwt_merge_conf(&conf->jwt, &prev->jwt);
 

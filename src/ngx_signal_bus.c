@@ -221,6 +221,7 @@ ngx_signal_bus_drain(ngx_log_t *log)
             d.data.data = p;
             d.data.len = rec->data_len;
             d.seq = rec->seq;
+            d.epoch = rec->epoch;
 
             if (ngx_signal_rooms_deliver(&d, log) != NGX_OK) {
                 ngx_log_error(NGX_LOG_ALERT, log, 0,

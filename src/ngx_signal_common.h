@@ -26,6 +26,12 @@
 
 #define NGX_SIGNAL_MAX_NAME_LENGTH       1024
 
+/* signal_history: the bounds, and what applies without the directive */
+#define NGX_SIGNAL_HISTORY_MAX           100000
+#define NGX_SIGNAL_HISTORY_MAX_AGE       (7 * 86400)
+#define NGX_SIGNAL_HISTORY_DEFAULT       100
+#define NGX_SIGNAL_HISTORY_DEFAULT_AGE   300
+
 /* the id of one nginx instance (a zone) in Redis: hex digits */
 #define NGX_SIGNAL_INSTANCE_LEN          16
 
@@ -93,6 +99,8 @@ typedef struct {
     ngx_msec_t                  ping_timeout;
     ngx_msec_t                  close_timeout;
     ngx_msec_t                  shutdown_window;
+    ngx_uint_t                  history;          /* events; 0: off */
+    time_t                      history_age;      /* 0: no age bound */
 
     /* taken over from client_max_body_size in notify locations */
     off_t                       notify_max_body;

@@ -2,10 +2,12 @@
 /*
  * Copyright (C) ngx_signal_module authors
  *
- * Webhook ids seen lately, in the shared memory zone: a webhook delivered
- * twice within its tolerance window is answered but published once.  The
- * ids expire in the order they came (oldest first); when the zone needs
- * space the oldest go first.
+ * Keys seen lately, in the shared memory zone (the memory engine's store
+ * for webhook deliveries and Idempotency-Key): a key published again
+ * within its time is not published twice.  A key with a digest keeps
+ * what its publish got, so that a retry of the same body gets the same
+ * answer.  Keys expire in the order they came (oldest first); when the
+ * zone needs space the oldest go first.
  */
 
 
@@ -15,10 +17,13 @@
 #include "ngx_signal_zone_sh.h"
 
 
-/* expired ids dropped per call, to keep the time under the lock short */
+/* expired keys dropped per call, to keep the time under the lock short */
 #define NGX_SIGNAL_DEDUPE_PRUNE  64
 
 
+static void ngx_signal_dedupe_prune(ngx_signal_zone_ctx_t *ctx, time_t now);
+static ngx_int_t ngx_signal_dedupe_seen(ngx_signal_zone_seen_t *seen,
+    ngx_signal_publish_t *pub);
 static void ngx_signal_dedupe_free(ngx_signal_zone_ctx_t *ctx,
     ngx_signal_zone_seen_t *seen);
 
@@ -29,32 +34,21 @@ ngx_signal_dedupe_free(ngx_signal_zone_ctx_t *ctx,
 {
     ngx_queue_remove(&seen->queue);
     ngx_rbtree_delete(&ctx->sh->seen, &seen->sn.node);
+
+    if (seen->result) {
+        ngx_slab_free_locked(ctx->shpool, seen->result);
+    }
+
     ngx_slab_free_locked(ctx->shpool, seen);
 }
 
 
-/*
- * NGX_OK: the first time within ttl (remembered from now on),
- * NGX_DECLINED: seen within ttl, NGX_ERROR: cannot remember it.
- */
-
-ngx_int_t
-ngx_signal_dedupe_check(ngx_shm_zone_t *zone, ngx_str_t *id, time_t ttl)
+static void
+ngx_signal_dedupe_prune(ngx_signal_zone_ctx_t *ctx, time_t now)
 {
-    time_t                   now;
     ngx_uint_t               n;
     ngx_queue_t             *q;
-    ngx_signal_zone_ctx_t   *ctx;
     ngx_signal_zone_seen_t  *seen;
-
-    if (id->len == 0 || id->len > NGX_SIGNAL_DEDUPE_MAX_ID) {
-        return NGX_ERROR;
-    }
-
-    ctx = zone->data;
-    now = ngx_time();
-
-    ngx_shmtx_lock(&ctx->shpool->mutex);
 
     for (n = 0; n < NGX_SIGNAL_DEDUPE_PRUNE; n++) {
         if (ngx_queue_empty(&ctx->sh->seen_queue)) {
@@ -70,12 +64,42 @@ ngx_signal_dedupe_check(ngx_shm_zone_t *zone, ngx_str_t *id, time_t ttl)
 
         ngx_signal_dedupe_free(ctx, seen);
     }
+}
 
-    seen = ngx_signal_zone_node_find(&ctx->sh->seen, id);
+
+/*
+ * pub->once for pub->ttl: NGX_OK the first time (remembered from now
+ * on: publish, then ngx_signal_dedupe_done()), NGX_DECLINED when seen,
+ * with pub->result saying what to answer, NGX_ERROR: cannot remember it.
+ */
+
+ngx_int_t
+ngx_signal_dedupe_check(ngx_shm_zone_t *zone, ngx_signal_publish_t *pub)
+{
+    time_t                   now;
+    ngx_int_t                rc;
+    ngx_uint_t               n;
+    ngx_queue_t             *q;
+    ngx_signal_zone_ctx_t   *ctx;
+    ngx_signal_zone_seen_t  *seen;
+
+    if (pub->once.len == 0 || pub->once.len > NGX_SIGNAL_DEDUPE_MAX_ID) {
+        return NGX_ERROR;
+    }
+
+    ctx = zone->data;
+    now = ngx_time();
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    ngx_signal_dedupe_prune(ctx, now);
+
+    seen = ngx_signal_zone_node_find(&ctx->sh->seen, &pub->once);
 
     if (seen && seen->expires > now) {
+        rc = ngx_signal_dedupe_seen(seen, pub);
         ngx_shmtx_unlock(&ctx->shpool->mutex);
-        return NGX_DECLINED;
+        return rc;
     }
 
     if (seen) {
@@ -85,14 +109,14 @@ ngx_signal_dedupe_check(ngx_shm_zone_t *zone, ngx_str_t *id, time_t ttl)
     for (n = 0; /* void */ ; n++) {
         seen = ngx_signal_zone_node_alloc(ctx,
                                      offsetof(ngx_signal_zone_seen_t, id),
-                                     id);
+                                     &pub->once);
         if (seen || n == NGX_SIGNAL_DEDUPE_PRUNE
             || ngx_queue_empty(&ctx->sh->seen_queue))
         {
             break;
         }
 
-        /* space: the oldest ids go first */
+        /* space: the oldest keys go first */
         q = ngx_queue_head(&ctx->sh->seen_queue);
         ngx_signal_dedupe_free(ctx,
                            ngx_queue_data(q, ngx_signal_zone_seen_t, queue));
@@ -103,7 +127,12 @@ ngx_signal_dedupe_check(ngx_shm_zone_t *zone, ngx_str_t *id, time_t ttl)
         return NGX_ERROR;
     }
 
-    seen->expires = now + ttl;
+    seen->expires = now + pub->ttl;
+
+    if (pub->digest.len == NGX_SIGNAL_DIGEST_LEN) {
+        ngx_memcpy(seen->digest, pub->digest.data, NGX_SIGNAL_DIGEST_LEN);
+        seen->has_digest = 1;
+    }
 
     ngx_rbtree_insert(&ctx->sh->seen, &seen->sn.node);
     ngx_queue_insert_tail(&ctx->sh->seen_queue, &seen->queue);
@@ -114,7 +143,86 @@ ngx_signal_dedupe_check(ngx_shm_zone_t *zone, ngx_str_t *id, time_t ttl)
 }
 
 
-/* the publish of a remembered id failed: let a retry through */
+/* under the lock: what a key seen within its time answers */
+
+static ngx_int_t
+ngx_signal_dedupe_seen(ngx_signal_zone_seen_t *seen,
+    ngx_signal_publish_t *pub)
+{
+    if (pub->digest.len == 0) {
+        pub->result = NGX_SIGNAL_DUPLICATE;
+        return NGX_DECLINED;
+    }
+
+    if (!seen->has_digest
+        || ngx_memcmp(seen->digest, pub->digest.data, NGX_SIGNAL_DIGEST_LEN)
+           != 0)
+    {
+        pub->result = NGX_SIGNAL_CONFLICT;
+        return NGX_DECLINED;
+    }
+
+    if (!seen->published || seen->n != pub->n) {
+        /* the first is on its way (another worker), or could not be kept */
+        pub->result = NGX_SIGNAL_IN_PROGRESS;
+        return NGX_DECLINED;
+    }
+
+    pub->seqs = ngx_palloc(pub->pool, 2 * pub->n * sizeof(uint64_t));
+    if (pub->seqs == NULL) {
+        pub->result = NGX_SIGNAL_REFUSED;
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(pub->seqs, seen->result, 2 * pub->n * sizeof(uint64_t));
+    pub->epochs = pub->seqs + pub->n;
+
+    pub->result = NGX_SIGNAL_REPLAYED;
+
+    return NGX_DECLINED;
+}
+
+
+/* the publish of a key is done: what it got, for the retries */
+
+void
+ngx_signal_dedupe_done(ngx_shm_zone_t *zone, ngx_signal_publish_t *pub)
+{
+    uint64_t                *result;
+    ngx_signal_zone_ctx_t   *ctx;
+    ngx_signal_zone_seen_t  *seen;
+
+    ctx = zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    seen = ngx_signal_zone_node_find(&ctx->sh->seen, &pub->once);
+
+    if (seen && seen->has_digest && !seen->published) {
+        result = ngx_slab_alloc_locked(ctx->shpool,
+                                       2 * pub->n * sizeof(uint64_t));
+
+        /* without space a retry is told to wait: never published twice */
+
+        if (result) {
+            ngx_memcpy(result, pub->seqs, pub->n * sizeof(uint64_t));
+            ngx_memcpy(result + pub->n, pub->epochs,
+                       pub->n * sizeof(uint64_t));
+
+            seen->result = result;
+            seen->n = pub->n;
+        }
+    }
+
+    if (seen) {
+        seen->published = 1;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+/* the publish of a remembered key failed: let a retry through */
 
 void
 ngx_signal_dedupe_forget(ngx_shm_zone_t *zone, ngx_str_t *id)

@@ -5,7 +5,8 @@
  * The handlers of the directives that make a location an endpoint
  * (signal_websocket, signal_notify, signal_status, signal_presence) and
  * of the room directives (signal_join, signal_allow_subscribe,
- * signal_user, signal_subprotocols).  ngx_signal_module.c lists them.
+ * signal_user, signal_subprotocols) and signal_history.
+ * ngx_signal_module.c lists them.
  */
 
 
@@ -14,6 +15,7 @@
 #include <ngx_http.h>
 #include "ngx_signal_directive.h"
 #include "ngx_signal_envelope.h"
+#include "ngx_signal_history_api.h"
 #include "ngx_signal_native.h"
 #include "ngx_signal_notify.h"
 #include "ngx_signal_presence.h"
@@ -303,3 +305,74 @@ ngx_signal_directive_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+
+
+/*
+ * signal_history <count> [<age>] | off: what a publishing location keeps
+ * of each room it publishes to, for clients that come back.
+ */
+
+char *
+ngx_signal_directive_history(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_signal_loc_conf_t *slcf = conf;
+
+    time_t       age;
+    ngx_int_t    count;
+    ngx_str_t   *value;
+
+    if (slcf->history != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+        if (cf->args->nelts > 2) {
+            return "takes no age with \"off\"";
+        }
+
+        slcf->history = 0;
+        slcf->history_age = 0;
+        return NGX_CONF_OK;
+    }
+
+    count = ngx_atoi(value[1].data, value[1].len);
+
+    if (count < 1 || count > NGX_SIGNAL_HISTORY_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid event count \"%V\" in "
+                           "\"signal_history\": use 1 to %d, or \"off\"",
+                           &value[1], NGX_SIGNAL_HISTORY_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    age = NGX_SIGNAL_HISTORY_DEFAULT_AGE;
+
+    if (cf->args->nelts > 2) {
+        age = ngx_parse_time(&value[2], 1);
+
+        if (age == (time_t) NGX_ERROR || age < 1
+            || age > NGX_SIGNAL_HISTORY_MAX_AGE)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid age \"%V\" in \"signal_history\": "
+                               "use 1s to 7d (such as 5m)", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    slcf->history = count;
+    slcf->history_age = age;
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_signal_directive_history_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    return ngx_signal_directive_handler(cf, ngx_signal_history_api_handler);
+}

@@ -30,6 +30,10 @@ char *ngx_signal_directive_rooms(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_signal_directive_user(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_signal_directive_history(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_signal_directive_history_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 char *ngx_signal_directive_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 

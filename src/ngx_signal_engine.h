@@ -31,6 +31,13 @@
 #define NGX_SIGNAL_DUPLICATE     1     /* "once" was seen: nothing new */
 #define NGX_SIGNAL_REFUSED       2     /* nothing published: error says */
 #define NGX_SIGNAL_UNCERTAIN     3     /* may or may not be published */
+#define NGX_SIGNAL_REPLAYED      4     /* "once" was seen with this digest:
+                                          seqs has what it published */
+#define NGX_SIGNAL_CONFLICT      5     /* "once" was seen with another */
+#define NGX_SIGNAL_IN_PROGRESS   6     /* "once" is being published now */
+
+/* a body's digest: SHA-256, hex */
+#define NGX_SIGNAL_DIGEST_LEN    64
 
 
 typedef struct ngx_signal_publish_s  ngx_signal_publish_t;
@@ -43,16 +50,61 @@ struct ngx_signal_publish_s {
     ngx_uint_t                  n;        /* (event, room) pairs */
     ngx_str_t                   once;     /* remembered for ttl, or empty */
     time_t                      ttl;
+    ngx_str_t                   digest;   /* of what "once" publishes: a
+                                             retry answers the same; empty:
+                                             a retry is a duplicate */
+    ngx_uint_t                  history;  /* events kept per room; 0: none */
+    time_t                      history_age;
     ngx_pool_t                 *pool;     /* for the results */
     ngx_log_t                  *log;
 
     ngx_uint_t                  result;
     uint64_t                   *seqs;
+    uint64_t                   *epochs;
     const char                 *error;    /* "zone_full", ... */
     ngx_str_t                   detail;   /* for a person */
 
     /* when publish() returned NGX_AGAIN: called once, later */
     ngx_signal_publish_done_pt  done;
+    void                       *data;
+};
+
+
+/*
+ * A room's events after a position: what a client that comes back (or a
+ * worker whose link to the engine came back) missed.  The engine answers
+ * the room's current epoch and seq (epoch 0: nothing was ever published
+ * there), the newest events history has after "since" of "epoch" (at
+ * most limit of them, in at most max_bytes), oldest first, and a gap
+ * when that does not cover it: events since+1 .. gap_to are gone or left
+ * out (reason "history"), or the position means nothing in this epoch
+ * (reason "epoch": the events are the epoch's from gap_to on).  With
+ * epoch 0 the caller has no position: it learns where the room is; with
+ * current, since is of whatever epoch the room has now.
+ */
+
+typedef struct ngx_signal_history_s  ngx_signal_history_t;
+
+typedef void (*ngx_signal_history_done_pt)(ngx_signal_history_t *h);
+
+struct ngx_signal_history_s {
+    ngx_str_t                   room;
+    uint64_t                    since;
+    uint64_t                    epoch;    /* of since; 0: none */
+    ngx_uint_t                  current;  /* since is of the epoch now */
+    ngx_uint_t                  limit;
+    size_t                      max_bytes;
+    ngx_pool_t                 *pool;     /* the events are copied there */
+    ngx_log_t                  *log;
+
+    ngx_uint_t                  failed;   /* the engine could not say */
+    uint64_t                    now_epoch;
+    uint64_t                    now_seq;
+    const char                 *gap;      /* NULL, "epoch" or "history" */
+    uint64_t                    gap_to;
+    ngx_array_t                *events;   /* ngx_signal_delivery_t */
+
+    ngx_signal_history_done_pt  done;
     void                       *data;
 };
 
@@ -106,6 +158,9 @@ struct ngx_signal_engine_s {
 
     /* NGX_OK: the counts are in q; NGX_AGAIN: q->done comes later */
     ngx_int_t                 (*presence_get)(ngx_signal_presence_query_t *q);
+
+    /* NGX_OK: the events are in h; NGX_AGAIN: h->done comes later */
+    ngx_int_t                 (*history)(ngx_signal_history_t *h);
 
     /* what signal_status shows of a worker, appended at p */
     u_char                   *(*status)(u_char *p, u_char *last,

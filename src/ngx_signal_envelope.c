@@ -17,7 +17,8 @@ typedef enum {
     ngx_signal_field_rooms,
     ngx_signal_field_event,
     ngx_signal_field_data,
-    ngx_signal_field_events
+    ngx_signal_field_events,
+    ngx_signal_field_history
 } ngx_signal_field_e;
 
 
@@ -49,6 +50,7 @@ typedef struct {
     ngx_str_t               room;
     ngx_str_t               event;
     ngx_str_t               data;
+    ngx_uint_t              no_history;
     ngx_uint_t              seen;          /* bit per ngx_signal_field_e */
     ngx_uint_t              top_seen;      /* the batch object's fields */
 
@@ -225,6 +227,8 @@ ngx_signal_env_field_name(ngx_signal_field_e field)
         return "data";
     case ngx_signal_field_events:
         return "events";
+    case ngx_signal_field_history:
+        return "history";
     default:
         return "(value)";
     }
@@ -324,6 +328,9 @@ ngx_signal_env_value(ngx_signal_envelope_parser_t *p, ngx_uint_t container,
         p->top_seen = p->seen;
         p->stack[p->depth++] = ngx_signal_level_events;
         return NGX_OK;
+
+    case ngx_signal_field_history:
+        return ngx_signal_env_fail(p, "history: must be true or false");
 
     default:
         return ngx_signal_env_fail(p, "unexpected value");
@@ -470,6 +477,7 @@ ngx_signal_env_event_start(ngx_signal_envelope_parser_t *p)
     ngx_str_null(&p->room);
     ngx_str_null(&p->event);
     ngx_str_set(&p->data, "null");
+    p->no_history = 0;
     p->seen = 0;
     p->field = ngx_signal_field_none;
 }
@@ -518,6 +526,7 @@ ngx_signal_env_event_end(ngx_signal_envelope_parser_t *p)
 
     ev->event = p->event;
     ev->data = p->data;
+    ev->no_history = p->no_history;
 
     return NGX_OK;
 }
@@ -556,6 +565,17 @@ ngx_signal_env_null(void *ctx)
 static int
 ngx_signal_env_boolean(void *ctx, int value)
 {
+    ngx_signal_envelope_parser_t  *p = ctx;
+
+    if (p->data_depth == 0 && p->depth > 0
+        && p->field == ngx_signal_field_history)
+    {
+        /* "history": false keeps the event out of history */
+        p->no_history = !value;
+        p->field = ngx_signal_field_none;
+        return 1;
+    }
+
     return ngx_signal_env_value(ctx, 0, NULL, 0, 0) == NGX_OK;
 }
 
@@ -646,9 +666,12 @@ ngx_signal_env_map_key(void *ctx, const unsigned char *s, size_t len)
     {
         field = ngx_signal_field_events;
 
+    } else if (len == 7 && ngx_strncmp(s, "history", 7) == 0) {
+        field = ngx_signal_field_history;
+
     } else {
         return ngx_signal_env_fail(p, "unknown field \"%*s\" (expected "
-                                   "room, rooms, event, data%s)",
+                                   "room, rooms, event, data, history%s)",
                                    ngx_signal_env_utf8_cut(s, len, 32), s,
                                    p->depth == 1 ? " or events" : "")
                == NGX_OK;

@@ -18,7 +18,7 @@
  * with yajl callbacks into events whose "data" stays the raw JSON text of
  * the body, validated once and never re-serialised.
  *
- *   {"room":"a","event":"e","data":<json>}
+ *   {"room":"a","event":"e","data":<json>[,"history":false]}
  *   {"rooms":["a","b"],"event":"e","data":<json>}
  *   {"events":[{...}, {...}]}
  */
@@ -29,6 +29,7 @@ typedef struct {
     ngx_uint_t          nrooms;
     ngx_str_t           event;
     ngx_str_t           data;        /* raw JSON; "null" when absent */
+    unsigned            no_history:1;   /* "history": false */
 } ngx_signal_event_t;
 
 

@@ -28,6 +28,7 @@ static ngx_int_t ngx_signal_memory_publish(ngx_signal_publish_t *pub);
 static ngx_uint_t ngx_signal_memory_ready(ngx_str_t *room);
 static ngx_int_t ngx_signal_memory_presence_get(
     ngx_signal_presence_query_t *q);
+static ngx_int_t ngx_signal_memory_history(ngx_signal_history_t *h);
 
 
 ngx_signal_engine_t  ngx_signal_memory_engine = {
@@ -41,6 +42,7 @@ ngx_signal_engine_t  ngx_signal_memory_engine = {
     ngx_signal_memory_ready,
     NULL,                                  /* presence_put: in the zone */
     ngx_signal_memory_presence_get,
+    ngx_signal_memory_history,
     NULL                                   /* status */
 };
 
@@ -78,11 +80,10 @@ ngx_signal_memory_publish(ngx_signal_publish_t *pub)
     ngx_int_t   rc;
 
     if (pub->once.len) {
-        rc = ngx_signal_dedupe_check(ngx_signal_worker_zone, &pub->once,
-                                     pub->ttl);
+        rc = ngx_signal_dedupe_check(ngx_signal_worker_zone, pub);
 
         if (rc == NGX_DECLINED) {
-            pub->result = NGX_SIGNAL_DUPLICATE;
+            /* pub->result says how */
             return NGX_OK;
         }
 
@@ -98,19 +99,24 @@ ngx_signal_memory_publish(ngx_signal_publish_t *pub)
     }
 
     pub->seqs = ngx_palloc(pub->pool, pub->n * sizeof(uint64_t));
-    if (pub->seqs == NULL) {
+    pub->epochs = ngx_palloc(pub->pool, pub->n * sizeof(uint64_t));
+
+    if (pub->seqs == NULL || pub->epochs == NULL) {
         rc = NGX_ERROR;
         goto failed;
     }
 
-    rc = ngx_signal_zone_assign(ngx_signal_worker_zone, pub->events,
-                                pub->seqs, pub->pool, &wake);
+    rc = ngx_signal_zone_assign(ngx_signal_worker_zone, pub, &wake);
 
     if (rc != NGX_OK) {
         goto failed;
     }
 
     ngx_signal_count(published, pub->n);
+
+    if (pub->once.len) {
+        ngx_signal_dedupe_done(ngx_signal_worker_zone, pub);
+    }
 
     ngx_signal_bus_wake(wake);
     ngx_signal_bus_drain(pub->log);
@@ -151,6 +157,19 @@ static ngx_uint_t
 ngx_signal_memory_ready(ngx_str_t *room)
 {
     return 1;
+}
+
+
+/* the zone's history: at once */
+
+static ngx_int_t
+ngx_signal_memory_history(ngx_signal_history_t *h)
+{
+    if (ngx_signal_zone_history(ngx_signal_worker_zone, h) != NGX_OK) {
+        h->failed = 1;
+    }
+
+    return NGX_OK;
 }
 
 

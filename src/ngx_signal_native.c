@@ -4,7 +4,7 @@
  *
  * The native protocol (docs/protocol.md): JSON text messages.  Client
  * messages are read with yajl callbacks into a fixed struct (bounded
- * nesting, no tree); events are encoded once per event and worker.
+ * nesting, no tree); what the server sends is in ngx_signal_native_out.c.
  */
 
 
@@ -20,10 +20,6 @@
 
 
 #define NGX_SIGNAL_NATIVE_MAX_DEPTH   16
-#define NGX_SIGNAL_NATIVE_MAX_ID      64
-
-/* an id is echoed as sent: 64 characters, each up to 6 bytes escaped */
-#define NGX_SIGNAL_NATIVE_MAX_ID_RAW  (NGX_SIGNAL_NATIVE_MAX_ID * 6 + 2)
 
 
 /* the token of a refresh message, copied out of yajl's buffer */
@@ -35,7 +31,9 @@ typedef enum {
     ngx_signal_native_key_type,
     ngx_signal_native_key_room,
     ngx_signal_native_key_id,
-    ngx_signal_native_key_token
+    ngx_signal_native_key_token,
+    ngx_signal_native_key_seq,
+    ngx_signal_native_key_epoch
 } ngx_signal_native_key_e;
 
 
@@ -52,10 +50,12 @@ typedef struct {
     size_t                    room_len;
     ngx_str_t                 id;          /* raw JSON, echoed back */
     ngx_str_t                 token;       /* refresh: in the buffer below */
+    ngx_signal_position_t     resume;      /* subscribe: seq and epoch */
 
     const char               *bad;         /* which field is wrong */
     unsigned                  has_type:1;
     unsigned                  has_room:1;
+    unsigned                  has_seq:1;
     unsigned                  room_too_long:1;
     unsigned                  too_deep:1;
 } ngx_signal_native_msg_t;
@@ -63,14 +63,6 @@ typedef struct {
 
 static ngx_int_t ngx_signal_native_message(ngx_signal_session_t *s,
     ngx_uint_t binary, u_char *data, size_t len);
-static ngx_signal_frame_t *ngx_signal_native_event(ngx_signal_delivery_t *d,
-    ngx_log_t *log);
-static void ngx_signal_native_subscribed(ngx_signal_session_t *s,
-    ngx_str_t *room, ngx_str_t *id);
-static void ngx_signal_native_reply(ngx_signal_session_t *s,
-    const char *type, ngx_str_t *room, ngx_str_t *id);
-static void ngx_signal_native_error(ngx_signal_session_t *s,
-    const char *code, const char *message, ngx_str_t *room, ngx_str_t *id);
 static ngx_int_t ngx_signal_native_room(ngx_signal_session_t *s,
     ngx_signal_native_msg_t *m, ngx_str_t *room, ngx_str_t *id);
 static void ngx_signal_native_subscribe(ngx_signal_session_t *s,
@@ -114,7 +106,8 @@ ngx_signal_protocol_t  ngx_signal_native_protocol = {
     0,
     ngx_signal_native_event,
     ngx_signal_native_message,
-    ngx_signal_native_subscribed
+    ngx_signal_native_subscribed,
+    ngx_signal_native_gap
 };
 
 
@@ -247,9 +240,10 @@ static void
 ngx_signal_native_subscribe(ngx_signal_session_t *s,
     ngx_signal_native_msg_t *m, ngx_str_t *room)
 {
-    ngx_int_t             rc;
-    ngx_str_t            *id;
-    ngx_signal_member_t  *mb;
+    ngx_int_t                  rc;
+    ngx_str_t                 *id;
+    ngx_signal_member_t       *mb;
+    ngx_signal_member_wait_t  *wait;
 
     id = m->id.len ? &m->id : NULL;
 
@@ -279,6 +273,20 @@ ngx_signal_native_subscribe(ngx_signal_session_t *s,
         return;
     }
 
+    if (m->has_seq != (m->resume.epoch != 0)) {
+        ngx_signal_native_error(s, "invalid_message", "\"seq\" and "
+                                "\"epoch\" resume together: send both, "
+                                "as the server last sent them, or neither",
+                                room, id);
+        return;
+    }
+
+    if (m->resume.epoch && ngx_signal_name_is_family(room->data, room->len)) {
+        ngx_signal_native_error(s, "invalid_message", "a family has no "
+                                "position to resume from", room, id);
+        return;
+    }
+
     rc = ngx_signal_rooms_join(s, room);
 
     if (rc == NGX_ERROR) {
@@ -300,31 +308,45 @@ ngx_signal_native_subscribe(ngx_signal_session_t *s,
         return;
     }
 
-    if (rc == NGX_OK && !ngx_signal_engine->ready(room)) {
-        /* "subscribed" once Redis delivers the room's events here */
+    mb = ngx_signal_rooms_member(s, room);
 
-        mb = ngx_signal_rooms_member(s, room);
+    if (rc == NGX_DECLINED) {
+        /* a member already: where it is, nothing replayed again */
+        ngx_signal_native_subscribed(s, room, id,
+                                     mb->placed ? &mb->pos : NULL);
+        return;
+    }
 
-        if (mb && id) {
-            mb->reply_id.data = ngx_alloc(id->len, s->connection->log);
-            if (mb->reply_id.data == NULL) {
-                (void) ngx_signal_rooms_leave(s, room);
-                ngx_signal_native_error(s, "internal", "out of memory",
-                                        room, id);
-                return;
-            }
+    if (id || m->resume.epoch) {
+        wait = ngx_signal_rooms_wait(mb);
 
-            ngx_memcpy(mb->reply_id.data, id->data, id->len);
-            mb->reply_id.len = id->len;
+        if (wait) {
+            wait->want = m->resume;
         }
 
-        if (mb) {
-            mb->pending = 1;
+        if (wait && id) {
+            wait->reply_id.data = ngx_alloc(id->len, s->connection->log);
+
+            if (wait->reply_id.data) {
+                ngx_memcpy(wait->reply_id.data, id->data, id->len);
+                wait->reply_id.len = id->len;
+            }
+        }
+
+        if (wait == NULL || (id && wait->reply_id.data == NULL)) {
+            (void) ngx_signal_rooms_leave(s, room);
+            ngx_signal_native_error(s, "internal", "out of memory", room, id);
             return;
         }
     }
 
-    ngx_signal_native_reply(s, "subscribed", room, id);
+    if (!ngx_signal_engine->ready(room)) {
+        /* placed once the engine delivers the room's events here */
+        mb->pending = 1;
+        return;
+    }
+
+    (void) ngx_signal_rooms_place(mb);
 }
 
 
@@ -426,14 +448,6 @@ ngx_signal_native_refresh(ngx_signal_session_t *s, ngx_signal_native_msg_t *m)
 
 
 static void
-ngx_signal_native_subscribed(ngx_signal_session_t *s, ngx_str_t *room,
-    ngx_str_t *id)
-{
-    ngx_signal_native_reply(s, "subscribed", room, id);
-}
-
-
-static void
 ngx_signal_native_unsubscribe(ngx_signal_session_t *s,
     ngx_signal_native_msg_t *m, ngx_str_t *room)
 {
@@ -452,112 +466,6 @@ ngx_signal_native_unsubscribe(ngx_signal_session_t *s,
     }
 
     ngx_signal_native_reply(s, "unsubscribed", room, id);
-}
-
-
-/* room names are checked to need no escaping; id is raw, valid JSON */
-
-static void
-ngx_signal_native_reply(ngx_signal_session_t *s, const char *type,
-    ngx_str_t *room, ngx_str_t *id)
-{
-    u_char  *p;
-    u_char   buf[NGX_SIGNAL_MAX_NAME_LENGTH + NGX_SIGNAL_NATIVE_MAX_ID_RAW
-                 + 64];
-
-    p = ngx_sprintf(buf, "{\"type\":\"%s\"", type);
-
-    if (room) {
-        p = ngx_sprintf(p, ",\"room\":\"%V\"", room);
-    }
-
-    if (id) {
-        p = ngx_sprintf(p, ",\"id\":%V", id);
-    }
-
-    *p++ = '}';
-
-    (void) ngx_signal_session_send_text(s, buf, p - buf);
-}
-
-
-static void
-ngx_signal_native_error(ngx_signal_session_t *s, const char *code,
-    const char *message, ngx_str_t *room, ngx_str_t *id)
-{
-    u_char  *p, *last;
-    size_t   len;
-    u_char   buf[NGX_SIGNAL_MAX_NAME_LENGTH + NGX_SIGNAL_NATIVE_MAX_ID_RAW
-                 + 512];
-
-    last = buf + sizeof(buf) - 1;
-
-    len = ngx_strlen(message);
-
-    p = ngx_slprintf(buf, last, "{\"type\":\"error\",\"code\":\"%s\","
-                     "\"message\":\"", code);
-
-    if ((size_t) (last - p) > 2 * len + 2) {
-        /* the messages are ours, short and ASCII; quotes need escaping */
-        p = (u_char *) ngx_escape_json(p, (u_char *) message, len);
-    }
-
-    *p++ = '"';
-
-    if (room) {
-        p = ngx_slprintf(p, last, ",\"room\":\"%V\"", room);
-    }
-
-    if (id) {
-        p = ngx_slprintf(p, last, ",\"id\":%V", id);
-    }
-
-    *p++ = '}';
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
-                   "signal: client message refused: %s: %s", code, message);
-
-    (void) ngx_signal_session_send_text(s, buf, p - buf);
-}
-
-
-/*
- * {"type":"event","room":"<room>","event":"<event>","data":<data>,
- *  "seq":<seq>} in one text frame
- */
-
-static ngx_signal_frame_t *
-ngx_signal_native_event(ngx_signal_delivery_t *d, ngx_log_t *log)
-{
-    u_char              *p;
-    size_t               len;
-    ngx_signal_frame_t  *f;
-
-    len = sizeof("{\"type\":\"event\",\"room\":\"\",\"event\":\"\","
-                 "\"data\":,\"seq\":}") - 1
-          + d->room.len + d->event.len + d->data.len + NGX_INT64_LEN;
-
-    f = ngx_signal_out_frame_alloc(NGX_SIGNAL_WS_MAX_HEADER + len, log);
-    if (f == NULL) {
-        return NULL;
-    }
-
-    /* write the payload after the largest header, then place the header */
-
-    p = f->data + NGX_SIGNAL_WS_MAX_HEADER;
-
-    p = ngx_sprintf(p, "{\"type\":\"event\",\"room\":\"%V\",\"event\":\"%V\","
-                    "\"data\":%V,\"seq\":%uL}", &d->room, &d->event,
-                    &d->data, d->seq);
-
-    len = p - (f->data + NGX_SIGNAL_WS_MAX_HEADER);
-
-    f->data += NGX_SIGNAL_WS_MAX_HEADER - ngx_signal_ws_header_size(len);
-    (void) ngx_signal_ws_write_header(f->data, NGX_SIGNAL_WS_OP_TEXT, len);
-
-    f->len = ngx_signal_ws_header_size(len) + len;
-
-    return f;
 }
 
 
@@ -611,6 +519,28 @@ ngx_signal_native_scalar(ngx_signal_native_msg_t *m, ngx_uint_t is_string,
         ngx_memcpy(ngx_signal_native_token, s, len);
         m->token.data = ngx_signal_native_token;
         m->token.len = len;
+        break;
+
+    case ngx_signal_native_key_seq:
+        if (!is_integer || s[0] == '-' || len > 18) {
+            m->bad = "\"seq\" must be a non-negative integer";
+            return 0;
+        }
+
+        m->resume.seq = ngx_atoof((u_char *) s, len);
+        m->has_seq = 1;
+        break;
+
+    case ngx_signal_native_key_epoch:
+        if (!is_string
+            || ngx_signal_rooms_parse_epoch((u_char *) s, len,
+                                            &m->resume.epoch)
+               != NGX_OK)
+        {
+            m->bad = "\"epoch\" must be the 16 hex digits the server sent";
+            return 0;
+        }
+
         break;
 
     case ngx_signal_native_key_id:
@@ -729,6 +659,12 @@ ngx_signal_native_map_key(void *ctx, const unsigned char *s, size_t len)
 
     } else if (len == 5 && ngx_strncmp(s, "token", 5) == 0) {
         m->key = ngx_signal_native_key_token;
+
+    } else if (len == 3 && ngx_strncmp(s, "seq", 3) == 0) {
+        m->key = ngx_signal_native_key_seq;
+
+    } else if (len == 5 && ngx_strncmp(s, "epoch", 5) == 0) {
+        m->key = ngx_signal_native_key_epoch;
 
     } else {
         m->key = ngx_signal_native_key_other;

@@ -3,7 +3,8 @@
  * Copyright (C) ngx_signal_module authors
  *
  * The native protocol (docs/protocol.md): JSON text messages over
- * WebSocket.
+ * WebSocket.  ngx_signal_native.c reads the client's messages,
+ * ngx_signal_native_out.c writes what the server sends.
  */
 
 
@@ -16,7 +17,26 @@
 #include "ngx_signal_protocol.h"
 
 
+#define NGX_SIGNAL_NATIVE_MAX_ID      64
+
+/* an id is echoed as sent: 64 characters, each up to 6 bytes escaped */
+#define NGX_SIGNAL_NATIVE_MAX_ID_RAW  (NGX_SIGNAL_NATIVE_MAX_ID * 6 + 2)
+
+
 extern ngx_signal_protocol_t  ngx_signal_native_protocol;
+
+
+/* what it sends (ngx_signal_native_out.c) */
+ngx_signal_frame_t *ngx_signal_native_event(ngx_signal_delivery_t *d,
+    ngx_log_t *log);
+void ngx_signal_native_subscribed(ngx_signal_session_t *s, ngx_str_t *room,
+    ngx_str_t *id, ngx_signal_position_t *pos);
+void ngx_signal_native_gap(ngx_signal_session_t *s, ngx_str_t *room,
+    ngx_signal_gap_t *gap);
+void ngx_signal_native_reply(ngx_signal_session_t *s, const char *type,
+    ngx_str_t *room, ngx_str_t *id);
+void ngx_signal_native_error(ngx_signal_session_t *s, const char *code,
+    const char *message, ngx_str_t *room, ngx_str_t *id);
 
 
 #endif /* _NGX_SIGNAL_NATIVE_H_INCLUDED_ */

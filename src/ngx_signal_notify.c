@@ -16,9 +16,13 @@
 #include "ngx_signal_engine.h"
 #include "ngx_signal_envelope.h"
 #include "ngx_signal_http.h"
+#include "ngx_signal_dedupe.h"
+#include <openssl/evp.h>
 
 
 static void ngx_signal_notify_body(ngx_http_request_t *r);
+static ngx_int_t ngx_signal_notify_idempotency(ngx_http_request_t *r,
+    ngx_str_t *body, ngx_str_t *key, ngx_str_t *digest, ngx_int_t *rc);
 static void ngx_signal_notify_published(ngx_signal_publish_t *pub);
 static ngx_int_t ngx_signal_notify_answer(ngx_http_request_t *r,
     ngx_signal_publish_t *pub);
@@ -48,7 +52,7 @@ static void
 ngx_signal_notify_body(ngx_http_request_t *r)
 {
     ngx_int_t               rc;
-    ngx_str_t               body;
+    ngx_str_t               body, key, digest;
     ngx_signal_envelope_t   env;
     ngx_signal_loc_conf_t  *slcf;
 
@@ -92,8 +96,85 @@ ngx_signal_notify_body(ngx_http_request_t *r)
         return;
     }
 
+    if (ngx_signal_notify_idempotency(r, &body, &key, &digest, &rc)
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
     ngx_http_finalize_request(r, ngx_signal_notify_publish(r, env.events,
-                                                           NULL, 0));
+                                               key.len ? &key : NULL,
+                                               digest.len ? &digest : NULL,
+                                               slcf->history_age
+                                               ? slcf->history_age
+                                               : NGX_SIGNAL_HISTORY_DEFAULT_AGE));
+}
+
+
+/*
+ * Idempotency-Key: a retry within the history age (signal_history) gets
+ * the answer of the first publish and publishes nothing; the key with
+ * another body is refused.  NGX_OK (key empty without the header), or
+ * NGX_DECLINED with the answer's status in *rc.
+ */
+
+static ngx_int_t
+ngx_signal_notify_idempotency(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_str_t *key, ngx_str_t *digest, ngx_int_t *rc)
+{
+    size_t            i;
+    u_char           *p;
+    unsigned int      len;
+    ngx_table_elt_t  *h;
+    u_char            md[EVP_MAX_MD_SIZE];
+
+    ngx_str_null(key);
+    ngx_str_null(digest);
+
+    h = ngx_signal_http_find_header(r, "Idempotency-Key", 15, NULL);
+
+    if (h == NULL) {
+        return NGX_OK;
+    }
+
+    for (i = 0; i < h->value.len; i++) {
+        if (h->value.data[i] <= 0x20 || h->value.data[i] >= 0x7f) {
+            break;
+        }
+    }
+
+    if (h->value.len == 0 || i < h->value.len || h->value.len > 200
+        || ngx_signal_http_find_header(r, "Idempotency-Key", 15, h))
+    {
+        *rc = ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST,
+                                    "invalid_idempotency_key",
+                                    "Idempotency-Key must be one value of "
+                                    "1 to 200 visible ASCII characters, "
+                                    "such as a UUID");
+        return NGX_DECLINED;
+    }
+
+    key->data = ngx_pnalloc(r->pool, sizeof("notify:") - 1 + h->value.len);
+    digest->data = ngx_pnalloc(r->pool, NGX_SIGNAL_DIGEST_LEN);
+
+    if (key->data == NULL || digest->data == NULL
+        || EVP_Digest(body->data, body->len, md, &len, EVP_sha256(), NULL)
+           != 1)
+    {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
+    }
+
+    /* a namespace of its own: never a webhook delivery's key */
+
+    p = ngx_cpymem(key->data, "notify:", sizeof("notify:") - 1);
+    p = ngx_cpymem(p, h->value.data, h->value.len);
+    key->len = p - key->data;
+
+    digest->len = ngx_hex_dump(digest->data, md, len) - digest->data;
+
+    return NGX_OK;
 }
 
 
@@ -101,16 +182,19 @@ ngx_signal_notify_body(ngx_http_request_t *r)
  * Publish validated events (notify, webhooks) through the engine: the
  * answer's status, or NGX_DONE while the engine works on it.  "once" is
  * a key the engine remembers for ttl seconds: a second publish with it
- * is a duplicate.
+ * is a duplicate, or with a digest, answered as the first was.
  */
 
 ngx_int_t
 ngx_signal_notify_publish(ngx_http_request_t *r, ngx_array_t *events,
-    ngx_str_t *once, time_t ttl)
+    ngx_str_t *once, ngx_str_t *digest, time_t ttl)
 {
-    ngx_uint_t             i;
-    ngx_signal_event_t    *ev;
-    ngx_signal_publish_t  *pub;
+    ngx_uint_t              i;
+    ngx_signal_event_t     *ev;
+    ngx_signal_publish_t   *pub;
+    ngx_signal_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);
 
     pub = ngx_pcalloc(r->pool, sizeof(ngx_signal_publish_t));
     if (pub == NULL) {
@@ -125,6 +209,8 @@ ngx_signal_notify_publish(ngx_http_request_t *r, ngx_array_t *events,
 
     pub->events = events;
     pub->ttl = ttl;
+    pub->history = slcf->history;
+    pub->history_age = slcf->history_age;
     pub->pool = r->pool;
     pub->log = r->connection->log;
     pub->done = ngx_signal_notify_published;
@@ -132,6 +218,10 @@ ngx_signal_notify_publish(ngx_http_request_t *r, ngx_array_t *events,
 
     if (once) {
         pub->once = *once;
+    }
+
+    if (digest) {
+        pub->digest = *digest;
     }
 
     if (ngx_signal_engine->publish(pub) == NGX_AGAIN) {
@@ -153,8 +243,8 @@ ngx_signal_notify_published(ngx_signal_publish_t *pub)
 
 
 /*
- * The engine's result: 202 with the (room, event, seq) of every published
- * event, 200 for a duplicate, 503 with the engine's reason.
+ * The engine's result: 202 with the (room, event, seq, epoch) of every
+ * published event, 200 for a duplicate, 503 with the engine's reason.
  */
 
 static ngx_int_t
@@ -169,6 +259,28 @@ ngx_signal_notify_answer(ngx_http_request_t *r, ngx_signal_publish_t *pub)
 
     case NGX_SIGNAL_PUBLISHED:
         break;
+
+    case NGX_SIGNAL_REPLAYED:
+        if (ngx_signal_http_add_header(r, "Idempotent-Replayed",
+                                       (u_char *) "true", 4)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        break;
+
+    case NGX_SIGNAL_CONFLICT:
+        return ngx_signal_http_error(r, 422,
+                                     "idempotency_key_reused",
+                                     "this Idempotency-Key was used for "
+                                     "another body; nothing was published");
+
+    case NGX_SIGNAL_IN_PROGRESS:
+        return ngx_signal_http_error(r, NGX_HTTP_CONFLICT,
+                                     "idempotency_key_in_progress",
+                                     "a publish with this Idempotency-Key "
+                                     "is in progress; retry in a moment");
 
     case NGX_SIGNAL_DUPLICATE:
         return ngx_signal_http_send_json(r, NGX_HTTP_OK,
@@ -190,7 +302,8 @@ ngx_signal_notify_answer(ngx_http_request_t *r, ngx_signal_publish_t *pub)
 
     for (i = 0; i < pub->events->nelts; i++) {
         for (j = 0; j < ev[i].nrooms; j++) {
-            len += sizeof(",{\"room\":\"\",\"event\":\"\",\"seq\":}") - 1
+            len += sizeof(",{\"room\":\"\",\"event\":\"\",\"seq\":,"
+                          "\"epoch\":\"0123456789abcdef\"}") - 1
                    + ev[i].rooms[j].len + ev[i].event.len + NGX_INT64_LEN;
         }
     }
@@ -206,8 +319,9 @@ ngx_signal_notify_answer(ngx_http_request_t *r, ngx_signal_publish_t *pub)
     for (i = 0; i < pub->events->nelts; i++) {
         for (j = 0; j < ev[i].nrooms; j++, n++) {
             p = ngx_sprintf(p, "%s{\"room\":\"%V\",\"event\":\"%V\","
-                            "\"seq\":%uL}", n ? "," : "",
-                            &ev[i].rooms[j], &ev[i].event, pub->seqs[n]);
+                            "\"seq\":%uL,\"epoch\":\"%016xL\"}",
+                            n ? "," : "", &ev[i].rooms[j], &ev[i].event,
+                            pub->seqs[n], pub->epochs ? pub->epochs[n] : 0);
         }
     }
 

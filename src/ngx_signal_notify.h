@@ -18,7 +18,7 @@
 
 ngx_int_t ngx_signal_notify_handler(ngx_http_request_t *r);
 ngx_int_t ngx_signal_notify_publish(ngx_http_request_t *r,
-    ngx_array_t *events, ngx_str_t *once, time_t ttl);
+    ngx_array_t *events, ngx_str_t *once, ngx_str_t *digest, time_t ttl);
 
 
 #endif /* _NGX_SIGNAL_NOTIFY_H_INCLUDED_ */

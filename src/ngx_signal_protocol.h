@@ -33,7 +33,29 @@ typedef struct {
     ngx_str_t                   event;
     ngx_str_t                   data;      /* raw JSON, as published */
     uint64_t                    seq;
+    uint64_t                    epoch;     /* of seq: a restart changes it */
 } ngx_signal_delivery_t;
+
+
+/* where a client is in a room: the last event it has */
+typedef struct {
+    uint64_t                    epoch;     /* 0: not known */
+    uint64_t                    seq;
+} ngx_signal_position_t;
+
+
+/*
+ * Events a client cannot get: "history" (from..to are gone; what follows
+ * is after to), "epoch" (the room's numbers restarted: its position is
+ * void, the room is now at seq of epoch) or "unavailable" (the engine
+ * could not say).  Either way the client refetches what it shows.
+ */
+typedef struct {
+    const char                 *reason;
+    uint64_t                    from;
+    uint64_t                    to;
+    ngx_signal_position_t       now;
+} ngx_signal_gap_t;
 
 
 struct ngx_signal_protocol_s {
@@ -49,9 +71,17 @@ struct ngx_signal_protocol_s {
                                          ngx_uint_t binary, u_char *data,
                                          size_t len);
 
-    /* a room the client subscribed to is confirmed (the Redis engine) */
+    /*
+     * The connection is in a room from here on (after what was replayed):
+     * its position there, NULL for a family; id: of the client's request.
+     */
     void                      (*subscribed)(ngx_signal_session_t *s,
-                                            ngx_str_t *room, ngx_str_t *id);
+                                            ngx_str_t *room, ngx_str_t *id,
+                                            ngx_signal_position_t *pos);
+
+    /* events of a room the client will not get */
+    void                      (*gap)(ngx_signal_session_t *s,
+                                     ngx_str_t *room, ngx_signal_gap_t *gap);
 };
 
 

@@ -17,6 +17,7 @@
 #include <ngx_http.h>
 #include "ngx_signal_log.h"
 #include "ngx_signal_redis.h"
+#include "ngx_signal_rooms.h"
 #include "ngx_signal_zone.h"
 
 
@@ -48,6 +49,7 @@ ngx_signal_engine_t  ngx_signal_redis_engine = {
     ngx_signal_redis_sub_confirmed,
     ngx_signal_redis_presence_put,
     ngx_signal_redis_presence_get,
+    ngx_signal_redis_history,
     ngx_signal_redis_status
 };
 
@@ -188,7 +190,7 @@ static ngx_int_t
 ngx_signal_redis_publish(ngx_signal_publish_t *pub)
 {
     int                          rc;
-    u_char                      *ttl_text;
+    u_char                      *text, *p;
     size_t                      *argvlen;
     ngx_uint_t                   i, j, k;
     const char                 **argv;
@@ -212,35 +214,46 @@ ngx_signal_redis_publish(ngx_signal_publish_t *pub)
         return NGX_OK;
     }
 
-    argv = ngx_palloc(pub->pool, (5 + 3 * pub->n) * sizeof(char *));
-    argvlen = ngx_palloc(pub->pool, (5 + 3 * pub->n) * sizeof(size_t));
-    ttl_text = ngx_pnalloc(pub->pool, NGX_TIME_T_LEN);
+    argv = ngx_palloc(pub->pool, (8 + 4 * pub->n) * sizeof(char *));
+    argvlen = ngx_palloc(pub->pool, (8 + 4 * pub->n) * sizeof(size_t));
+    text = ngx_pnalloc(pub->pool, 3 * NGX_INT64_LEN);
 
-    if (argv == NULL || argvlen == NULL || ttl_text == NULL) {
+    if (argv == NULL || argvlen == NULL || text == NULL) {
         ngx_signal_redis_fail(pub, NGX_SIGNAL_REFUSED, NULL, NULL);
         return NGX_OK;
     }
 
+    /* signal_emit: count, age, key, seconds, digest, then quads */
+
     argv[0] = "FCALL";
     argvlen[0] = 5;
+    argv[1] = "signal_emit";
+    argvlen[1] = 11;
     argv[2] = "0";
     argvlen[2] = 1;
-    k = 3;
 
-    if (pub->once.len) {
-        /* Redis remembers the key, for every host */
-        argv[1] = "signal_publish_once";
-        argvlen[1] = 19;
-        argv[k] = (const char *) pub->once.data;
-        argvlen[k++] = pub->once.len;
-        argv[k] = (const char *) ttl_text;
-        argvlen[k++] = ngx_sprintf(ttl_text, "%T", pub->ttl) - ttl_text;
+    p = text;
+    argv[3] = (const char *) p;
+    p = ngx_sprintf(p, "%ui", pub->history);
+    argvlen[3] = p - (u_char *) argv[3];
 
-    } else {
-        argv[1] = "signal_publish";
-        argvlen[1] = 14;
-    }
+    argv[4] = (const char *) p;
+    p = ngx_sprintf(p, "%T", pub->history_age * 1000);
+    argvlen[4] = p - (u_char *) argv[4];
 
+    /* Redis remembers the key, for every host */
+
+    argv[5] = pub->once.len ? (const char *) pub->once.data : "";
+    argvlen[5] = pub->once.len;
+
+    argv[6] = (const char *) p;
+    p = ngx_sprintf(p, "%T", pub->ttl);
+    argvlen[6] = p - (u_char *) argv[6];
+
+    argv[7] = pub->digest.len ? (const char *) pub->digest.data : "";
+    argvlen[7] = pub->digest.len;
+
+    k = 8;
     ev = pub->events->elts;
 
     for (i = 0; i < pub->events->nelts; i++) {
@@ -258,6 +271,9 @@ ngx_signal_redis_publish(ngx_signal_publish_t *pub)
                 argv[k] = "null";
                 argvlen[k++] = 4;
             }
+
+            argv[k] = ev[i].no_history ? "0" : "1";
+            argvlen[k++] = 1;
         }
     }
 
@@ -319,12 +335,23 @@ ngx_signal_redis_publish_result(ngx_signal_publish_t *pub, redisReply *reply)
 {
     u_char      *p, text[256];
     ngx_uint_t   i;
+    redisReply  *status, *pair;
 
     if (reply == NULL) {
         ngx_signal_redis_fail(pub, NGX_SIGNAL_UNCERTAIN, "redis_unavailable",
                               "the Redis connection was lost before it "
                               "answered; the events may or may not have "
                               "been published");
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR
+        && ngx_strlcasestrn((u_char *) reply->str,
+                            (u_char *) reply->str + reply->len,
+                            (u_char *) "idempotency key reused", 22 - 1)
+           != NULL)
+    {
+        pub->result = NGX_SIGNAL_CONFLICT;
         return;
     }
 
@@ -351,33 +378,67 @@ ngx_signal_redis_publish_result(ngx_signal_publish_t *pub, redisReply *reply)
         return;
     }
 
-    if (reply->type == REDIS_REPLY_STRING && reply->len == 9
-        && ngx_strncmp(reply->str, "duplicate", 9) == 0)
+    /* {"published" | "replayed", {seq, epoch}...} or {"duplicate"} */
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0
+        || reply->element[0]->type != REDIS_REPLY_STRING)
     {
+        goto unexpected;
+    }
+
+    status = reply->element[0];
+
+    if (status->len == 9 && ngx_strncmp(status->str, "duplicate", 9) == 0) {
         pub->result = NGX_SIGNAL_DUPLICATE;
         return;
     }
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != pub->n) {
-        ngx_log_error(NGX_LOG_ALERT, pub->log, 0,
-                      "signal: unexpected reply to signal_publish");
-        ngx_signal_redis_fail(pub, NGX_SIGNAL_UNCERTAIN, NULL, NULL);
-        return;
+    if (reply->elements != pub->n + 1) {
+        goto unexpected;
     }
 
-    pub->seqs = ngx_palloc(pub->pool, pub->n * sizeof(uint64_t));
+    pub->seqs = ngx_palloc(pub->pool, 2 * pub->n * sizeof(uint64_t));
     if (pub->seqs == NULL) {
         ngx_signal_redis_fail(pub, NGX_SIGNAL_UNCERTAIN, NULL, NULL);
         return;
     }
 
+    pub->epochs = pub->seqs + pub->n;
+
     for (i = 0; i < pub->n; i++) {
-        pub->seqs[i] = (uint64_t) reply->element[i]->integer;
+        pair = reply->element[i + 1];
+
+        if (pair->type != REDIS_REPLY_ARRAY || pair->elements != 2
+            || pair->element[0]->type != REDIS_REPLY_INTEGER
+            || pair->element[1]->type != REDIS_REPLY_STRING
+            || ngx_signal_rooms_parse_epoch((u_char *) pair->element[1]->str,
+                                            pair->element[1]->len,
+                                            &pub->epochs[i])
+               != NGX_OK)
+        {
+            goto unexpected;
+        }
+
+        pub->seqs[i] = (uint64_t) pair->element[0]->integer;
+    }
+
+    if (status->len == 8 && ngx_strncmp(status->str, "replayed", 8) == 0) {
+        pub->result = NGX_SIGNAL_REPLAYED;
+        return;
     }
 
     ngx_signal_count(published, pub->n);
 
     pub->result = NGX_SIGNAL_PUBLISHED;
+
+    return;
+
+unexpected:
+
+    ngx_log_error(NGX_LOG_ALERT, pub->log, 0,
+                  "signal: unexpected reply to signal_emit");
+
+    ngx_signal_redis_fail(pub, NGX_SIGNAL_UNCERTAIN, NULL, NULL);
 }
 
 

@@ -6,7 +6,7 @@
  * per worker (ngx_signal_redis_link.c), publishing through a Redis
  * function (ngx_signal_redis.c, ngx_signal_redis_lua.c), per-room
  * subscriptions (ngx_signal_redis_sub.c), presence across hosts
- * (ngx_signal_redis_presence.c).
+ * (ngx_signal_redis_presence.c), history (ngx_signal_redis_history.c).
  */
 
 
@@ -85,10 +85,11 @@ struct ngx_signal_redis_link_s {
 #define NGX_SIGNAL_REDIS_HEARTBEAT      5000
 
 
-/* a publish or a presence query waiting for its FCALL */
+/* a publish, a presence query or a history read waiting for its FCALL */
 typedef struct {
     ngx_signal_publish_t          *pub;      /* NULL once answered */
     ngx_signal_presence_query_t   *query;    /* NULL once answered */
+    ngx_signal_history_t          *history;  /* NULL once answered */
     ngx_event_t                    timer;
 } ngx_signal_redis_pending_t;
 
@@ -110,6 +111,7 @@ void ngx_signal_redis_presence_heartbeat(ngx_event_t *ev);
 void ngx_signal_redis_presence_resync(void);
 void ngx_signal_redis_presence_put(ngx_signal_presence_t *p);
 ngx_int_t ngx_signal_redis_presence_get(ngx_signal_presence_query_t *q);
+ngx_int_t ngx_signal_redis_history(ngx_signal_history_t *h);
 ngx_signal_redis_pending_t *ngx_signal_redis_pending(ngx_log_t *log,
     ngx_event_handler_pt timeout);
 

@@ -3,13 +3,18 @@
  * Copyright (C) ngx_signal_module authors
  *
  * The Redis function library every command connection loads (FUNCTION
- * LOAD REPLACE): signal_publish, and the presence functions.
+ * LOAD REPLACE): signal_publish and signal_publish_once for backends,
+ * signal_emit and signal_history for nginx, and the presence functions.
  */
 
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include "ngx_signal_redis.h"
+
+
+#define NGX_SIGNAL_REDIS_STR_(n)  #n
+#define NGX_SIGNAL_REDIS_STR(n)   NGX_SIGNAL_REDIS_STR_(n)
 
 
 /*
@@ -62,13 +67,14 @@ const char  ngx_signal_redis_library[] =
     "  end\n"
     "  return true\n"
     "end\n"
-    "local function check(args, from)\n"
+    /* triples from "from" on (quads with keep flags: step 4) */
+    "local function check(args, from, step)\n"
     "  local n = #args - from + 1\n"
-    "  if n <= 0 or n % 3 ~= 0 then\n"
+    "  if n <= 0 or n % step ~= 0 then\n"
     "    return redis.error_reply('ERR signal_publish takes room, event, "
     "data triples')\n"
     "  end\n"
-    "  for i = from, #args, 3 do\n"
+    "  for i = from, #args, step do\n"
     "    local room, event, data = args[i], args[i + 1], args[i + 2]\n"
     "    if not name_ok(room) or room:sub(-1) == ':' then\n"
     "      return redis.error_reply('ERR invalid room name: ' .. "
@@ -85,34 +91,174 @@ const char  ngx_signal_redis_library[] =
     "  end\n"
     "  return nil\n"
     "end\n"
-    "local function send(args, from)\n"
-    "  local seqs = {}\n"
-    "  for i = from, #args, 3 do\n"
-    "    local seq = redis.call('INCR', 'signal:seq:' .. args[i])\n"
-    "    redis.call('PUBLISH', '" NGX_SIGNAL_REDIS_CHANNEL "' .. args[i], "
-    "seq .. ' ' .. args[i + 1] .. ' ' .. args[i + 2])\n"
-    "    seqs[#seqs + 1] = seq\n"
-    "  end\n"
-    "  return seqs\n"
+
+    /*
+     * A room: hash signal:room:<room> {seq, epoch, covered}, and its
+     * history, stream signal:h:<room> with one entry per seq (id
+     * "<seq>-0"): t (when it expires, ms), e and d, or x for an event
+     * kept out of history.  A room without an epoch is new, or its data
+     * was lost: a new epoch (the time, 16 hex digits), seq from 1.
+     */
+    "local function now_ms()\n"
+    "  local t = redis.call('TIME')\n"
+    "  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), t\n"
     "end\n"
+    "local function room_epoch(room)\n"
+    "  local key = 'signal:room:' .. room\n"
+    "  local ep = redis.call('HGET', key, 'epoch')\n"
+    "  if ep then return ep end\n"
+    "  local _, t = now_ms()\n"
+    "  ep = string.format('%08x%08x', tonumber(t[1]), tonumber(t[2]))\n"
+    "  redis.call('DEL', key, 'signal:h:' .. room)\n"
+    "  redis.call('HSET', key, 'epoch', ep, 'seq', 0)\n"
+    "  return ep\n"
+    "end\n"
+    "local function send(args, from, step, count, age)\n"
+    "  local out = {}\n"
+    "  local now = now_ms()\n"
+    "  for i = from, #args, step do\n"
+    "    local room, event, data = args[i], args[i + 1], args[i + 2]\n"
+    "    local ep = room_epoch(room)\n"
+    "    local key = 'signal:room:' .. room\n"
+    "    local seq = redis.call('HINCRBY', key, 'seq', 1)\n"
+    "    local h = 'signal:h:' .. room\n"
+    "    if count == 0 then\n"
+    "      redis.call('HSET', key, 'covered', seq + 1)\n"
+    "    elseif step == 4 and args[i + 3] == '0' then\n"
+    "      redis.call('XADD', h, 'MAXLEN', count, seq .. '-0', "
+    "'t', now + age, 'x', '1')\n"
+    "      redis.call('PEXPIRE', h, age)\n"
+    "    else\n"
+    "      redis.call('XADD', h, 'MAXLEN', count, seq .. '-0', "
+    "'t', now + age, 'e', event, 'd', data)\n"
+    "      redis.call('PEXPIRE', h, age)\n"
+    "    end\n"
+    "    redis.call('PUBLISH', '" NGX_SIGNAL_REDIS_CHANNEL "' .. room, "
+    "seq .. ' ' .. ep .. ' ' .. event .. ' ' .. data)\n"
+    "    out[#out + 1] = {seq, ep}\n"
+    "  end\n"
+    "  return out\n"
+    "end\n"
+
+    /* for backends: triples, kept as signal_history's default says */
     "local function publish(keys, args)\n"
-    "  local err = check(args, 1)\n"
+    "  local err = check(args, 1, 3)\n"
     "  if err then return err end\n"
-    "  return send(args, 1)\n"
+    "  return send(args, 1, 3, "
+    NGX_SIGNAL_REDIS_STR(NGX_SIGNAL_HISTORY_DEFAULT) ", "
+    NGX_SIGNAL_REDIS_STR(NGX_SIGNAL_HISTORY_DEFAULT_AGE) " * 1000)\n"
     "end\n"
 
     /* id, seconds, triples: published once per id within the seconds */
     "local function publish_once(keys, args)\n"
-    "  local err = check(args, 3)\n"
+    "  local err = check(args, 3, 3)\n"
     "  if err then return err end\n"
     "  if not redis.call('SET', 'signal:seen:' .. args[1], '1', 'NX', "
     "'EX', tonumber(args[2])) then\n"
     "    return 'duplicate'\n"
     "  end\n"
-    "  return send(args, 3)\n"
+    "  return send(args, 3, 3, "
+    NGX_SIGNAL_REDIS_STR(NGX_SIGNAL_HISTORY_DEFAULT) ", "
+    NGX_SIGNAL_REDIS_STR(NGX_SIGNAL_HISTORY_DEFAULT_AGE) " * 1000)\n"
+    "end\n"
+
+    /*
+     * nginx's own: count, age (ms), key, seconds, digest, then (room,
+     * event, data, keep) quads.  A key seen within its seconds answers
+     * what it answered then ("replayed", for the same digest), or
+     * "duplicate" (no digest: a webhook delivery); another digest is an
+     * error.  Else {"published", {seq, epoch}...}.
+     */
+    "local function emit(keys, args)\n"
+    "  local err = check(args, 6, 4)\n"
+    "  if err then return err end\n"
+    "  local idem = args[3] ~= '' and 'signal:seen:' .. args[3]\n"
+    "  if idem then\n"
+    "    local prev = redis.call('GET', idem)\n"
+    "    if prev then\n"
+    "      if args[5] == '' then return {'duplicate'} end\n"
+    "      local digest, rest = prev:match('^(%x*) (.*)$')\n"
+    "      if digest ~= args[5] then\n"
+    "        return redis.error_reply('ERR idempotency key reused with "
+    "another body')\n"
+    "      end\n"
+    "      local out = {'replayed'}\n"
+    "      for seq, ep in rest:gmatch('(%d+):(%x+)') do\n"
+    "        out[#out + 1] = {tonumber(seq), ep}\n"
+    "      end\n"
+    "      return out\n"
+    "    end\n"
+    "  end\n"
+    "  local out = send(args, 6, 4, tonumber(args[1]), tonumber(args[2]))\n"
+    "  if idem then\n"
+    "    local t = {}\n"
+    "    for i = 1, #out do t[i] = out[i][1] .. ':' .. out[i][2] end\n"
+    "    redis.call('SET', idem, args[5] .. ' ' .. table.concat(t, ','), "
+    "'EX', tonumber(args[4]))\n"
+    "  end\n"
+    "  table.insert(out, 1, 'published')\n"
+    "  return out\n"
+    "end\n"
+
+    /*
+     * A room's events after since of epoch (at most limit):
+     * {epoch, seq, gap, gap_to, {seq, event, data, ...}}, gap "history"
+     * (since+1 .. gap_to are gone), "epoch" (another epoch: the events
+     * are this one's after gap_to) or "".  Without an epoch: where the
+     * room is; epoch "*": since is of the epoch it has now.
+     */
+    "local function history(keys, args)\n"
+    "  local room = args[1]\n"
+    "  if not name_ok(room) or room:sub(-1) == ':' then\n"
+    "    return redis.error_reply('ERR invalid room name')\n"
+    "  end\n"
+    "  local since, want, limit = tonumber(args[2]), args[3], "
+    "tonumber(args[4])\n"
+    "  if not since or not limit or since < 0 or limit < 0 then\n"
+    "    return redis.error_reply('ERR signal_history takes room, since, "
+    "epoch, limit')\n"
+    "  end\n"
+    "  local ep = room_epoch(room)\n"
+    "  local key = 'signal:room:' .. room\n"
+    "  local seq = tonumber(redis.call('HGET', key, 'seq')) or 0\n"
+    "  if want == '*' then want = ep end\n"
+    "  if want == '' or (want == ep and since == seq) then\n"
+    "    return {ep, seq, '', 0, {}}\n"
+    "  end\n"
+    "  local gap = ''\n"
+    "  if want ~= ep or since > seq then gap, since = 'epoch', 0 end\n"
+    "  local floor = since\n"
+    "  local covered = tonumber(redis.call('HGET', key, 'covered')) or 1\n"
+    "  if covered - 1 > floor then floor = covered - 1 end\n"
+    "  local all = redis.call('XREVRANGE', 'signal:h:' .. room, '+', "
+    "(floor + 1) .. '-0', 'COUNT', limit)\n"
+    "  local now = now_ms()\n"
+    "  local low, kept = seq + 1, {}\n"
+    "  for i = 1, #all do\n"
+    "    local s = tonumber(all[i][1]:match('^(%d+)'))\n"
+    "    local f = {}\n"
+    "    for j = 1, #all[i][2], 2 do f[all[i][2][j]] = all[i][2][j + 1] end\n"
+    "    if tonumber(f.t) <= now then break end\n"
+    "    low = s\n"
+    "    if f.e then kept[#kept + 1] = {s, f.e, f.d} end\n"
+    "  end\n"
+    "  if low - 1 > floor then floor = low - 1 end\n"
+    "  local ev = {}\n"
+    "  for i = #kept, 1, -1 do\n"
+    "    if kept[i][1] > floor then\n"
+    "      ev[#ev + 1] = kept[i][1]\n"
+    "      ev[#ev + 1] = kept[i][2]\n"
+    "      ev[#ev + 1] = kept[i][3]\n"
+    "    end\n"
+    "  end\n"
+    "  if gap == 'epoch' then return {ep, seq, gap, floor, ev} end\n"
+    "  if floor > since then return {ep, seq, 'history', floor, ev} end\n"
+    "  return {ep, seq, '', 0, ev}\n"
     "end\n"
     "redis.register_function('signal_publish_once', publish_once)\n"
     "redis.register_function('signal_publish', publish)\n"
+    "redis.register_function('signal_emit', emit)\n"
+    "redis.register_function('signal_history', history)\n"
 
     /* presence: one field per instance, "<version> <connections> <users>" */
     "local function presence_set(keys, args)\n"

@@ -301,6 +301,9 @@ ngx_signal_redis_sub_down(ngx_signal_redis_link_t *link)
 
     ngx_signal_redis_report();
 
+    /* from now on events are missed: each room recovers when back */
+    ngx_signal_rooms_desync_all();
+
     root = ngx_signal_redis_subs.root;
     sentinel = ngx_signal_redis_subs.sentinel;
 
@@ -427,6 +430,8 @@ ngx_signal_redis_message(redisAsyncContext *ac, void *r, void *privdata)
         sub->state = NGX_SIGNAL_SUB_SUBSCRIBED;
 
         if (sub->wanted) {
+            /* what was missed while away first, then who waited */
+            ngx_signal_rooms_recover(&name);
             ngx_signal_rooms_ready(&name);
         }
 
@@ -450,7 +455,7 @@ ngx_signal_redis_message(redisAsyncContext *ac, void *r, void *privdata)
 
 
 /*
- * "<seq> <event> <data>" on channel "signal:r:<room>", for target's
+ * "<seq> <epoch> <event> <data>" on channel "signal:r:<room>", for its
  * members.  A shared Redis is not a trusted input: a message PUBLISHed
  * there by anyone else must not inject anything into a frame, so the
  * room, the event name and the data are checked as notify checks them.
@@ -460,7 +465,7 @@ static void
 ngx_signal_redis_deliver(redisReply *channel, redisReply *payload)
 {
     u_char                 *p, *last, *sp, text[256];
-    uint64_t                seq;
+    uint64_t                seq, epoch;
     ngx_str_t               room;
     const char             *why;
     ngx_signal_delivery_t   d;
@@ -474,7 +479,7 @@ ngx_signal_redis_deliver(redisReply *channel, redisReply *payload)
     room.data = (u_char *) channel->str + NGX_SIGNAL_REDIS_CHANNEL_LEN;
     room.len = channel->len - NGX_SIGNAL_REDIS_CHANNEL_LEN;
 
-    why = "it is not \"<seq> <event> <data>\"";
+    why = "it is not \"<seq> <epoch> <event> <data>\"";
 
     p = (u_char *) payload->str;
     last = p + payload->len;
@@ -492,6 +497,15 @@ ngx_signal_redis_deliver(redisReply *channel, redisReply *payload)
         }
 
         seq = seq * 10 + (*p - '0');
+    }
+
+    p = sp + 1;
+
+    sp = ngx_strlchr(p, last, ' ');
+    if (sp == NULL || ngx_signal_rooms_parse_epoch(p, sp - p, &epoch)
+                      != NGX_OK)
+    {
+        goto invalid;
     }
 
     p = sp + 1;
@@ -539,6 +553,7 @@ ngx_signal_redis_deliver(redisReply *channel, redisReply *payload)
 
     d.room = room;
     d.seq = seq;
+    d.epoch = epoch;
 
     if (ngx_signal_rooms_deliver(&d, ngx_cycle->log) != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,

@@ -30,7 +30,6 @@ typedef struct {
 } ngx_signal_fanout_t;
 
 
-static ngx_signal_room_t *ngx_signal_rooms_lookup(ngx_str_t *name);
 static ngx_signal_room_t *ngx_signal_rooms_create(ngx_str_t *name);
 static void ngx_signal_rooms_free(ngx_signal_room_t *room);
 static void ngx_signal_rooms_remove(ngx_signal_member_t *m);
@@ -54,7 +53,7 @@ ngx_signal_rooms_init(void)
 }
 
 
-static ngx_signal_room_t *
+ngx_signal_room_t *
 ngx_signal_rooms_lookup(ngx_str_t *name)
 {
     return (ngx_signal_room_t *) ngx_str_rbtree_lookup(&ngx_signal_rooms,
@@ -81,6 +80,11 @@ ngx_signal_rooms_create(ngx_str_t *name)
     room->sn.node.key = ngx_crc32_short(name->data, name->len);
 
     ngx_queue_init(&room->members);
+    room->held_last = &room->held;
+    room->family = ngx_signal_name_is_family(name->data, name->len);
+
+    /* an engine that confirms rooms knows where they are once it did */
+    room->synced = (ngx_signal_engine->interest == NULL);
 
     if (ngx_signal_engine->interest
         && ngx_signal_engine->interest(&room->sn.str, 1) != NGX_OK)
@@ -109,6 +113,7 @@ ngx_signal_rooms_free(ngx_signal_room_t *room)
         (void) ngx_signal_engine->interest(&room->sn.str, 0);
     }
 
+    ngx_signal_rooms_forget(room);
     ngx_rbtree_delete(&ngx_signal_rooms, &room->sn.node);
     ngx_free(room);
 }
@@ -213,10 +218,7 @@ ngx_signal_rooms_remove(ngx_signal_member_t *m)
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, m->session->connection->log, 0,
                    "signal: left \"%V\"", &room->sn.str);
 
-    if (m->reply_id.data) {
-        ngx_free(m->reply_id.data);
-    }
-
+    ngx_signal_rooms_unwait(m);
     ngx_free(m);
 
     if (room->nmembers == 0) {
@@ -283,18 +285,36 @@ ngx_signal_rooms_leave_all(ngx_signal_session_t *s)
 /*
  * The one entry point of events into this worker's rooms: the members of
  * the room and of every family that contains it ("a:b:c" -> "a:*",
- * "a:b:*"), each once.
+ * "a:b:*"), each once.  An exact room the engine is recovering holds
+ * its events until what came before them is delivered.
  */
 
 ngx_int_t
 ngx_signal_rooms_deliver(ngx_signal_delivery_t *d, ngx_log_t *log)
+{
+    ngx_signal_room_t  *room;
+
+    room = ngx_signal_rooms_lookup(&d->room);
+
+    if (room && room->holding) {
+        return ngx_signal_rooms_hold_event(room, d);
+    }
+
+    return ngx_signal_rooms_dispatch(room, d, log);
+}
+
+
+/* d to the members of room (its exact room, or NULL) and its families */
+
+ngx_int_t
+ngx_signal_rooms_dispatch(ngx_signal_room_t *room, ngx_signal_delivery_t *d,
+    ngx_log_t *log)
 {
     size_t                i;
     u_char                family[NGX_SIGNAL_MAX_NAME_LENGTH + 2];
     ngx_int_t             rc;
     ngx_str_t             fname;
     ngx_uint_t            k;
-    ngx_signal_room_t    *room;
     ngx_signal_fanout_t   f;
 
     ngx_memzero(&f, sizeof(ngx_signal_fanout_t));
@@ -305,9 +325,8 @@ ngx_signal_rooms_deliver(ngx_signal_delivery_t *d, ngx_log_t *log)
 
     rc = NGX_OK;
 
-    room = ngx_signal_rooms_lookup(&d->room);
-
     if (room) {
+        ngx_signal_rooms_track(room, d);
         rc = ngx_signal_rooms_fanout(room, &f);
     }
 
@@ -342,6 +361,18 @@ ngx_signal_rooms_deliver(ngx_signal_delivery_t *d, ngx_log_t *log)
 }
 
 
+/* an exact room's position: the newest event delivered here */
+
+void
+ngx_signal_rooms_track(ngx_signal_room_t *room, ngx_signal_delivery_t *d)
+{
+    if (d->epoch != room->pos.epoch || d->seq > room->pos.seq) {
+        room->pos.epoch = d->epoch;
+        room->pos.seq = d->seq;
+    }
+}
+
+
 static ngx_int_t
 ngx_signal_rooms_fanout(ngx_signal_room_t *room, ngx_signal_fanout_t *f)
 {
@@ -362,6 +393,15 @@ ngx_signal_rooms_fanout(ngx_signal_room_t *room, ngx_signal_fanout_t *f)
         }
 
         s->last_event = f->stamp;
+
+        /* a client that has the event (replayed to it) does not get it */
+
+        if (!room->family && m->placed
+            && !ngx_signal_rooms_admit(m, f->d))
+        {
+            continue;
+        }
+
         frame = &f->frames[s->protocol->index];
 
         if (*frame == NULL) {
@@ -372,11 +412,53 @@ ngx_signal_rooms_fanout(ngx_signal_room_t *room, ngx_signal_fanout_t *f)
             }
         }
 
+        if (!room->family && !m->placed) {
+            /* after what is being replayed to it */
+            if (ngx_signal_rooms_hold(m, *frame, f->d) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
         ngx_signal_session_send(s, *frame);
         f->delivered++;
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Whether a member of an exact room gets d: not when it has it already.
+ * An epoch it does not know means the room's numbers restarted: the
+ * client hears of it before the event.
+ */
+
+ngx_uint_t
+ngx_signal_rooms_admit(ngx_signal_member_t *m, ngx_signal_delivery_t *d)
+{
+    ngx_signal_gap_t  gap;
+
+    if (d->epoch == m->pos.epoch) {
+        if (d->seq <= m->pos.seq) {
+            return 0;
+        }
+
+    } else if (m->pos.epoch) {
+        gap.reason = "epoch";
+        gap.from = 0;
+        gap.to = 0;
+        gap.now.epoch = d->epoch;
+        gap.now.seq = d->seq - 1;
+
+        m->session->protocol->gap(m->session, &m->room->sn.str, &gap);
+    }
+
+    m->pos.epoch = d->epoch;
+    m->pos.seq = d->seq;
+
+    return 1;
 }
 
 
@@ -424,13 +506,30 @@ ngx_signal_rooms_ready(ngx_str_t *name)
             continue;
         }
 
-        s->protocol->subscribed(s, name,
-                                m->reply_id.data ? &m->reply_id : NULL);
+        (void) ngx_signal_rooms_place(m);
+    }
+}
 
-        if (m->reply_id.data) {
-            ngx_free(m->reply_id.data);
-            ngx_str_null(&m->reply_id);
-        }
+
+/* fn for every room of this worker (fn must not free rooms) */
+
+void
+ngx_signal_rooms_each(void (*fn)(ngx_signal_room_t *room))
+{
+    ngx_rbtree_node_t  *node, *root, *sentinel;
+
+    root = ngx_signal_rooms.root;
+    sentinel = ngx_signal_rooms.sentinel;
+
+    if (root == sentinel) {
+        return;
+    }
+
+    for (node = ngx_rbtree_min(root, sentinel);
+         node;
+         node = ngx_rbtree_next(&ngx_signal_rooms, node))
+    {
+        fn((ngx_signal_room_t *) node);
     }
 }
 

@@ -81,6 +81,8 @@ ngx_signal_session_start(ngx_http_request_t *r, ngx_array_t *join,
     ngx_array_t *allow)
 {
     ngx_int_t              rc;
+    ngx_str_t              arg;
+    const char            *err;
     ngx_signal_session_t  *s;
 
     /* made by the handshake, which may have verified a token into it */
@@ -107,6 +109,17 @@ ngx_signal_session_start(ngx_http_request_t *r, ngx_array_t *join,
     if (ngx_signal_session_join(r, s, join, &rc) != NGX_OK) {
         /* the pool cleanup takes the connection out of what it joined */
         return rc;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "resume", 6, &arg) == NGX_OK) {
+        s->resuming = 1;
+        err = ngx_signal_rooms_resume_arg(s, &arg, r->pool);
+
+        if (err) {
+            return ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST,
+                                         "bad_resume", "the \"resume\" "
+                                         "argument %s", err);
+        }
     }
 
     if (ngx_signal_session_wait(s)) {
@@ -531,6 +544,12 @@ ngx_signal_session_accept(ngx_signal_session_t *s)
     ngx_add_timer(&s->ping, s->conf->ping_interval);
 
     ngx_signal_session_expire_at(s);
+
+    /*
+     * A client that resumes (even from nowhere, "?resume=") hears where
+     * it is in each room it joined, after what it missed there.
+     */
+    ngx_signal_rooms_place_all(s, s->resuming);
 
     r->main->count++;
 

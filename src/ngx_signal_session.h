@@ -71,6 +71,7 @@ struct ngx_signal_session_s {
     unsigned                    authenticated:1;  /* a verified token */
     unsigned                    settled:1;     /* request freed or kept */
     unsigned                    closed:1;
+    unsigned                    resuming:1;    /* ?resume at the handshake */
 };
 
 
@@ -93,6 +94,7 @@ ngx_int_t ngx_signal_session_send_text(ngx_signal_session_t *s,
     u_char *text, size_t len);
 void ngx_signal_session_queue(ngx_signal_session_t *s,
     ngx_signal_frame_t *f);
+void ngx_signal_session_slow(ngx_signal_session_t *s);
 
 void ngx_signal_session_expire_at(ngx_signal_session_t *s);
 ngx_uint_t ngx_signal_session_may_subscribe(ngx_signal_session_t *s);

@@ -47,13 +47,22 @@ ngx_signal_session_send(ngx_signal_session_t *s, ngx_signal_frame_t *f)
                            "signal: slow consumer, %uz bytes queued and "
                            "%uz more", q->queued, f->len);
 
-            s->slow = 1;
-            ngx_post_event(s->connection->write, &ngx_posted_events);
+            ngx_signal_session_slow(s);
             return;
         }
     }
 
     ngx_signal_session_queue(s, f);
+}
+
+
+/* a client that does not keep up: closed (4008) from the write handler */
+
+void
+ngx_signal_session_slow(ngx_signal_session_t *s)
+{
+    s->slow = 1;
+    ngx_post_event(s->connection->write, &ngx_posted_events);
 }
 
 

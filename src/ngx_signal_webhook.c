@@ -159,7 +159,7 @@ ngx_signal_webhook_publish(ngx_http_request_t *r,
                : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_signal_notify_publish(r, events, &key, ttl);
+    return ngx_signal_notify_publish(r, events, &key, NULL, ttl);
 }
 
 

@@ -223,6 +223,13 @@ ngx_signal_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&ctx->sh->accounts, &ctx->sh->accounts_sentinel,
                     ngx_str_rbtree_insert_value);
 
+    /* a new zone numbers rooms afresh: their epochs are new ones */
+    ngx_queue_init(&ctx->sh->history);
+    ctx->sh->epoch_base = ((uint64_t) ngx_random() << 32
+                           ^ (uint64_t) ngx_random() << 8
+                           ^ (uint64_t) ngx_time())
+                          & 0x7fffffffff000000ULL;
+
     /* a new id for every new zone: a restarted nginx is another instance */
 
     (void) ngx_snprintf(ctx->sh->instance, NGX_SIGNAL_INSTANCE_LEN + 1,
@@ -331,11 +338,16 @@ ngx_signal_zone_create(ngx_signal_zone_ctx_t *ctx, ngx_str_t *name)
          */
 
         if (evicted == NGX_SIGNAL_ZONE_MAX_EVICT
-            || ngx_signal_zone_evict(ctx) != NGX_OK)
+            || ngx_signal_zone_reclaim(ctx) != NGX_OK)
         {
             return NULL;
         }
     }
+
+    /* a room numbered from 1 again is another epoch */
+    room->epoch = ctx->sh->epoch_base + ++ctx->sh->rooms_made;
+    room->covered = 1;
+    ngx_queue_init(&room->history);
 
     ngx_rbtree_insert(&ctx->sh->rbtree, &room->sn.node);
     ngx_queue_insert_tail(&ctx->sh->lru, &room->lru);
@@ -373,11 +385,31 @@ ngx_signal_zone_evict(ngx_signal_zone_ctx_t *ctx)
                    &old->sn.str);
 
     ngx_queue_remove(q);
+    ngx_signal_zone_history_forget(ctx, old);
     ngx_rbtree_delete(&ctx->sh->rbtree, &old->sn.node);
     ngx_slab_free_locked(ctx->shpool, old);
     ctx->sh->stats.rooms--;
 
     return NGX_OK;
+}
+
+
+/*
+ * Under the lock: space for an allocation that failed, from what matters
+ * least: history past its age, then the oldest history, then rooms
+ * nobody is in (their seq goes, and they come back with a new epoch).
+ */
+
+ngx_int_t
+ngx_signal_zone_reclaim(ngx_signal_zone_ctx_t *ctx)
+{
+    if (ngx_signal_zone_history_drop_oldest(ctx, 1) == NGX_OK
+        || ngx_signal_zone_history_drop_oldest(ctx, 0) == NGX_OK)
+    {
+        return NGX_OK;
+    }
+
+    return ngx_signal_zone_evict(ctx);
 }
 
 

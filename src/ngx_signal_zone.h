@@ -18,6 +18,7 @@
 #include "ngx_signal_common.h"
 #include "ngx_signal_status.h"
 #include "ngx_signal_envelope.h"
+#include "ngx_signal_engine.h"
 
 
 /* one (event, room) in the shared event log, in publish order */
@@ -27,7 +28,17 @@ struct ngx_signal_record_s {
     ngx_signal_record_t * volatile  next;
     uint64_t                        id;
     uint64_t                        seq;
+    uint64_t                        epoch;
     uint64_t                        mask;     /* slots with members */
+
+    /* history, under the lock (ngx_signal_zone_history.c) */
+    ngx_queue_t                     in_room;  /* its room's, oldest first */
+    ngx_queue_t                     in_zone;  /* every room's */
+    void                           *room;
+    time_t                          expires;
+    unsigned                        in_log:1;
+    unsigned                        in_history:1;
+
     uint16_t                        room_len;
     uint16_t                        event_len;
     uint32_t                        data_len;
@@ -57,8 +68,10 @@ char *ngx_signal_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_signal_stats_t *ngx_signal_zone_stats(ngx_shm_zone_t *zone);
 void ngx_signal_zone_usage(ngx_shm_zone_t *zone,
     ngx_signal_zone_usage_t *u);
-ngx_int_t ngx_signal_zone_assign(ngx_shm_zone_t *zone, ngx_array_t *events,
-    uint64_t *seqs, ngx_pool_t *pool, uint64_t *wake);
+ngx_int_t ngx_signal_zone_assign(ngx_shm_zone_t *zone,
+    ngx_signal_publish_t *pub, uint64_t *wake);
+ngx_int_t ngx_signal_zone_history(ngx_shm_zone_t *zone,
+    ngx_signal_history_t *h);
 ngx_signal_record_t *ngx_signal_zone_log_next(ngx_shm_zone_t *zone,
     uint64_t cursor);
 ngx_int_t ngx_signal_zone_worker_start(ngx_cycle_t *cycle);

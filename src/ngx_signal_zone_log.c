@@ -6,7 +6,7 @@
  * each (event, room) and its records appended under one lock, all of them
  * or none, so a publish is never half-applied; the log order is the seq
  * order.  Records every worker has read are collected when space is
- * needed.
+ * needed, but for those history keeps (ngx_signal_zone_history.c).
  */
 
 
@@ -21,21 +21,24 @@
 
 
 static ngx_int_t ngx_signal_zone_append(ngx_signal_zone_ctx_t *ctx,
-    ngx_array_t *events, uint64_t *seqs, uint64_t *masks);
+    ngx_signal_publish_t *pub, ngx_signal_zone_room_t **rooms,
+    uint64_t *masks);
 static void ngx_signal_zone_log_gc(ngx_signal_zone_ctx_t *ctx);
 
 
 /*
- * The next seq of every (event, room) of a batch, in order, into seqs, and
- * the records of the batch appended to the event log.  All or nothing:
- * NGX_DECLINED when the zone cannot hold the batch, with every number
- * given back.  *wake gets the worker slots to wake: those with members of
- * the rooms (or their families) and those far behind in the log.
+ * The next seq of every (event, room) of a batch, in order, into
+ * pub->seqs (and the rooms' epochs into pub->epochs), and the records of
+ * the batch appended to the event log, kept in history as pub asks.  All
+ * or nothing: NGX_DECLINED when the zone cannot hold the batch, with
+ * every number given back.  *wake gets the worker slots to wake: those
+ * with members of the rooms (or their families) and those far behind in
+ * the log.
  */
 
 ngx_int_t
-ngx_signal_zone_assign(ngx_shm_zone_t *zone, ngx_array_t *events,
-    uint64_t *seqs, ngx_pool_t *pool, uint64_t *wake)
+ngx_signal_zone_assign(ngx_shm_zone_t *zone, ngx_signal_publish_t *pub,
+    uint64_t *wake)
 {
     uint64_t                *masks, mask;
     ngx_uint_t               i, j, n;
@@ -46,17 +49,12 @@ ngx_signal_zone_assign(ngx_shm_zone_t *zone, ngx_array_t *events,
 
     ctx = zone->data;
     sh = ctx->sh;
-    ev = events->elts;
-
-    n = 0;
-    for (i = 0; i < events->nelts; i++) {
-        n += ev[i].nrooms;
-    }
+    ev = pub->events->elts;
 
     /* the room of each number, to give numbers back on failure */
 
-    rooms = ngx_palloc(pool, n * sizeof(ngx_signal_zone_room_t *));
-    masks = ngx_palloc(pool, n * sizeof(uint64_t));
+    rooms = ngx_palloc(pub->pool, pub->n * sizeof(ngx_signal_zone_room_t *));
+    masks = ngx_palloc(pub->pool, pub->n * sizeof(uint64_t));
 
     if (rooms == NULL || masks == NULL) {
         return NGX_ERROR;
@@ -69,7 +67,7 @@ ngx_signal_zone_assign(ngx_shm_zone_t *zone, ngx_array_t *events,
 
     sh->batch++;
 
-    for (i = 0; i < events->nelts; i++) {
+    for (i = 0; i < pub->events->nelts; i++) {
         for (j = 0; j < ev[i].nrooms; j++) {
 
             room = ngx_signal_zone_lookup(ctx, &ev[i].rooms[j]);
@@ -90,13 +88,14 @@ ngx_signal_zone_assign(ngx_shm_zone_t *zone, ngx_array_t *events,
             rooms[n] = room;
             masks[n] = ngx_signal_presence_interest(ctx, room);
             mask |= masks[n];
-            seqs[n++] = ++room->seq;
+            pub->epochs[n] = room->epoch;
+            pub->seqs[n++] = ++room->seq;
         }
     }
 
     /* the log order is the seq order: append under the same lock */
 
-    if (ngx_signal_zone_append(ctx, events, seqs, masks) != NGX_OK) {
+    if (ngx_signal_zone_append(ctx, pub, rooms, masks) != NGX_OK) {
         goto full;
     }
 
@@ -140,23 +139,23 @@ full:
  */
 
 static ngx_int_t
-ngx_signal_zone_append(ngx_signal_zone_ctx_t *ctx, ngx_array_t *events,
-    uint64_t *seqs, uint64_t *masks)
+ngx_signal_zone_append(ngx_signal_zone_ctx_t *ctx, ngx_signal_publish_t *pub,
+    ngx_signal_zone_room_t **rooms, uint64_t *masks)
 {
     size_t                size;
     u_char               *p;
-    ngx_uint_t            i, j, n, retried, evicted;
+    ngx_uint_t            i, j, n, retried, reclaimed;
     ngx_signal_event_t   *ev;
     ngx_signal_record_t  *first, *last, *rec;
 
-    ev = events->elts;
+    ev = pub->events->elts;
     first = NULL;
     last = NULL;
     n = 0;
     retried = 0;
-    evicted = 0;
+    reclaimed = 0;
 
-    for (i = 0; i < events->nelts; i++) {
+    for (i = 0; i < pub->events->nelts; i++) {
         for (j = 0; j < ev[i].nrooms; j++) {
 
             size = offsetof(ngx_signal_record_t, data) + ev[i].rooms[j].len
@@ -176,10 +175,10 @@ ngx_signal_zone_append(ngx_signal_zone_ctx_t *ctx, ngx_array_t *events,
                     continue;
                 }
 
-                /* and from rooms nobody is in: the space they keep */
+                /* and from history, and rooms nobody is in */
 
-                if (evicted++ == NGX_SIGNAL_ZONE_MAX_EVICT
-                    || ngx_signal_zone_evict(ctx) != NGX_OK)
+                if (reclaimed++ == NGX_SIGNAL_ZONE_MAX_EVICT
+                    || ngx_signal_zone_reclaim(ctx) != NGX_OK)
                 {
                     break;
                 }
@@ -195,10 +194,13 @@ ngx_signal_zone_append(ngx_signal_zone_ctx_t *ctx, ngx_array_t *events,
                 return NGX_DECLINED;
             }
 
-            rec->next = NULL;
+            ngx_memzero(rec, offsetof(ngx_signal_record_t, data));
+
             rec->id = ctx->sh->last_id + 1 + n;
             rec->mask = masks[n];
-            rec->seq = seqs[n++];
+            rec->epoch = pub->epochs[n];
+            rec->seq = pub->seqs[n++];
+            rec->in_log = 1;
             rec->room_len = (uint16_t) ev[i].rooms[j].len;
             rec->event_len = (uint16_t) ev[i].event.len;
             rec->data_len = (uint32_t) ev[i].data.len;
@@ -218,6 +220,23 @@ ngx_signal_zone_append(ngx_signal_zone_ctx_t *ctx, ngx_array_t *events,
         }
     }
 
+    /* every record allocated: into history, as the publish asks */
+
+    for (rec = first, n = 0, i = 0; i < pub->events->nelts; i++) {
+        for (j = 0; j < ev[i].nrooms; j++, n++, rec = rec->next) {
+
+            if (pub->history == 0) {
+                /* not kept: a client that missed it gets a gap */
+                rooms[n]->covered = rec->seq + 1;
+
+            } else if (!ev[i].no_history) {
+                ngx_signal_zone_history_keep(ctx, rooms[n], rec,
+                                             pub->history,
+                                             pub->history_age);
+            }
+        }
+    }
+
     /* readers follow "next" without the lock: publish complete records */
 
     ngx_memory_barrier();
@@ -230,7 +249,7 @@ ngx_signal_zone_append(ngx_signal_zone_ctx_t *ctx, ngx_array_t *events,
     }
 
     ctx->sh->tail = last;
-    ctx->sh->last_id += n;
+    ctx->sh->last_id += pub->n;
 
     return NGX_OK;
 }
@@ -261,7 +280,10 @@ ngx_signal_zone_log_gc(ngx_signal_zone_ctx_t *ctx)
     while (ctx->sh->head && ctx->sh->head->id < min) {
         rec = ctx->sh->head;
         ctx->sh->head = rec->next;
-        ngx_slab_free_locked(ctx->shpool, rec);
+
+        /* a record history keeps lives on, out of the log */
+        rec->in_log = 0;
+        ngx_signal_zone_record_free(ctx, rec);
     }
 
     if (ctx->sh->head == NULL) {

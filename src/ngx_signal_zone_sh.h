@@ -72,15 +72,27 @@ typedef struct {
     ngx_uint_t                  connections;
     ngx_uint_t                  nusers;
     ngx_signal_zone_payer_t     payer;       /* of the node while live */
+    uint64_t                    epoch;       /* changes when seq restarts */
+    uint64_t                    covered;     /* history has every seq from */
+    ngx_queue_t                 history;     /* records, oldest first */
+    ngx_uint_t                  nhistory;
     u_char                      name[1];
 } ngx_signal_zone_room_t;
 
 
-/* a webhook id seen lately, for deduplication */
+/*
+ * A key seen lately (a webhook delivery, an Idempotency-Key), with the
+ * digest of what it published and what that got: a retry answers it.
+ */
 typedef struct {
     ngx_str_node_t              sn;
     ngx_queue_t                 queue;       /* oldest first */
     time_t                      expires;
+    uint64_t                   *result;      /* n seqs, n epochs */
+    ngx_uint_t                  n;
+    u_char                      digest[NGX_SIGNAL_DIGEST_LEN];
+    unsigned                    has_digest:1;
+    unsigned                    published:1;
     u_char                      id[1];
 } ngx_signal_zone_seen_t;
 
@@ -94,7 +106,7 @@ typedef struct {
 
 
 /* changes whenever the layout below does: a reload refuses another one */
-#define NGX_SIGNAL_ZONE_MAGIC  0x5347e003
+#define NGX_SIGNAL_ZONE_MAGIC  0x5347e004
 
 
 typedef struct {
@@ -119,6 +131,11 @@ typedef struct {
     ngx_signal_record_t        *head;
     ngx_signal_record_t        *tail;
     uint64_t                    last_id;
+
+    /* history: every record kept, oldest first; the rooms' epochs */
+    ngx_queue_t                 history;
+    uint64_t                    epoch_base;
+    uint64_t                    rooms_made;
 
     /* bumped by the master on every reload (no lock: atomic) */
     ngx_atomic_t                generation;
@@ -156,6 +173,18 @@ ngx_signal_zone_room_t *ngx_signal_zone_lookup(ngx_signal_zone_ctx_t *ctx,
 ngx_signal_zone_room_t *ngx_signal_zone_create(ngx_signal_zone_ctx_t *ctx,
     ngx_str_t *name);
 ngx_int_t ngx_signal_zone_evict(ngx_signal_zone_ctx_t *ctx);
+ngx_int_t ngx_signal_zone_reclaim(ngx_signal_zone_ctx_t *ctx);
+
+/* history (ngx_signal_zone_history.c) */
+void ngx_signal_zone_history_keep(ngx_signal_zone_ctx_t *ctx,
+    ngx_signal_zone_room_t *room, ngx_signal_record_t *rec,
+    ngx_uint_t count, time_t age);
+ngx_int_t ngx_signal_zone_history_drop_oldest(ngx_signal_zone_ctx_t *ctx,
+    ngx_uint_t expired_only);
+void ngx_signal_zone_history_forget(ngx_signal_zone_ctx_t *ctx,
+    ngx_signal_zone_room_t *room);
+void ngx_signal_zone_record_free(ngx_signal_zone_ctx_t *ctx,
+    ngx_signal_record_t *rec);
 
 void *ngx_signal_zone_node_alloc(ngx_signal_zone_ctx_t *ctx, size_t offset,
     ngx_str_t *key);

@@ -11,7 +11,7 @@ use Test::More;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Signal;
+use Test::Signal qw(strip_epoch);
 
 ###############################################################################
 
@@ -46,7 +46,7 @@ http {
 
 EOF
 
-$t->run()->plan(7);
+$t->run()->plan(9);
 
 ###############################################################################
 
@@ -55,18 +55,22 @@ is($ws->{status}, 101, 'websocket handshake');
 ok($ws->{accept_ok}, 'Sec-WebSocket-Accept matches the key');
 
 $ws->send_json({ type => 'subscribe', room => 'smoke:1', id => 1 });
-is_deeply($ws->recv_json(),
-    { type => 'subscribed', room => 'smoke:1', id => 1 }, 'subscribed');
+my ($epoch, $e);
+is_deeply(strip_epoch($ws->recv_json(), \$epoch), { type => 'subscribed',
+    room => 'smoke:1', seq => 0, id => 1 }, 'subscribed at seq 0');
 
 my $r = $t->notify('/notify',
     '{"room":"smoke:1","event":"hello","data":{"x":1}}');
 is($r->{status}, 202, 'notify accepted');
-is_deeply($r->{json},
+is_deeply(strip_epoch($r->{json}, \$e),
     { published => [ { room => 'smoke:1', event => 'hello', seq => 1 } ] },
     'notify reply lists the published event');
+is($e, $epoch, 'in the epoch of the subscription');
 
-is_deeply($ws->recv_json(), { type => 'event', room => 'smoke:1',
-    event => 'hello', data => { x => 1 }, seq => 1 }, 'event delivered');
+is_deeply(strip_epoch($ws->recv_json(), \$e), { type => 'event',
+    room => 'smoke:1', event => 'hello', data => { x => 1 }, seq => 1 },
+    'event delivered');
+is($e, $epoch, 'event in the same epoch');
 
 $ws->send_close(1000);
 is(scalar $ws->expect_close(), 1000, 'close echoed');

@@ -12,7 +12,7 @@ use Test::More;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Signal;
+use Test::Signal qw(strip_epoch);
 use Test::Signal::WS;
 
 ###############################################################################
@@ -58,7 +58,7 @@ http {
 
 EOF
 
-$t->run()->plan(56);
+$t->run()->plan(57);
 
 ###############################################################################
 
@@ -216,9 +216,12 @@ $ws = $t->ws('/join?startup=42');
 is($ws->{status}, 101, 'signal_join with valid room: 101');
 $r = $t->notify('/notify', { room => 'startup:42', event => 'e', data => 1 });
 is($r->{status}, 202, 'notify to joined room');
-is_deeply($ws && $ws->{status} == 101 ? $ws->recv_json() : undef,
-    { type => 'event', room => 'startup:42', event => 'e', data => 1,
+my ($epoch, $e);
+strip_epoch($r->{json}, \$epoch);
+is_deeply(strip_epoch($ws && $ws->{status} == 101 ? $ws->recv_json() : undef,
+    \$e), { type => 'event', room => 'startup:42', event => 'e', data => 1,
         seq => 1 }, 'room joined through signal_join receives the event');
+is($e, $epoch, 'in the epoch of the notify answer');
 
 $r = $t->ws('/join?startup=a!b');
 is($r->{status}, 403, 'signal_join with invalid room: 403');

@@ -13,7 +13,7 @@ use Test::More;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Signal;
+use Test::Signal qw(strip_epoch);
 use Test::Signal::WS qw(from_json);
 
 use JSON::PP ();
@@ -67,6 +67,7 @@ $t->run()->plan(62);
 
 my $JSON = JSON::PP->new->utf8->canonical->allow_nonref;
 my ($r, $m, $ev);
+my %epoch;    # of each room: every answer and event of it has this one
 
 # one client per room n:a, n:b, n:c, one in n:x (data tests)
 
@@ -91,7 +92,7 @@ chomp $data;
 $r = $t->notify('/notify',
     '{"room":"n:x","event":"signal:assigned","data":' . $data . '}');
 is($r->{status}, 202, 'single event: 202');
-is_deeply($r->{json},
+is_deeply(strip_epoch($r->{json}, \%epoch),
     { published => [ { room => 'n:x', event => 'signal:assigned',
         seq => 1 } ] }, 'single event: 202 body');
 like($r->{headers}{'content-type'} // '', qr{^application/json},
@@ -103,8 +104,9 @@ $m //= { payload => '' };
 like($m->{payload}, qr/"data":\s*\Q$data\E\s*[,}]/,
     'single event: data delivered byte for byte');
 $ev = from_json($m->{payload});
-is_deeply($ev, { type => 'event', room => 'n:x', event => 'signal:assigned',
-    data => from_json($data), seq => 1 }, 'single event: event message');
+is_deeply(strip_epoch($ev, \%epoch), { type => 'event', room => 'n:x',
+    event => 'signal:assigned', data => from_json($data), seq => 1 },
+    'single event: event message');
 
 # data before room and event in the body, data of every JSON type
 
@@ -119,7 +121,7 @@ for my $v (@values) {
     $m = $ws{'n:x'}->recv_message() // { payload => '' };
     $ev = from_json($m->{payload}) // {};
     if ($r->{status} == 202 && $m->{payload} =~ /"data":\Q$v\E[,}]/
-        && ($ev->{seq} // 0) == $seq)
+        && ($ev->{seq} // 0) == $seq && strip_epoch($ev, \%epoch))
     {
         $ok++;
     } else {
@@ -137,8 +139,8 @@ $seq++;
 $m = $ws{'n:x'}->recv_message() // { payload => '' };
 like($m->{payload}, qr/"data":\s*\Q[ 1 , 2 ]\E\s*[,}]/,
     'whitespace inside data preserved');
-is_deeply(from_json($m->{payload}), { type => 'event', room => 'n:x',
-    event => 't', data => [ 1, 2 ], seq => $seq },
+is_deeply(strip_epoch(from_json($m->{payload}), \%epoch), { type => 'event',
+    room => 'n:x', event => 't', data => [ 1, 2 ], seq => $seq },
     'event from a body with whitespace is valid JSON');
 
 # data absent -> null
@@ -148,8 +150,9 @@ is($r->{status}, 202, 'no data: 202');
 $seq++;
 $m = $ws{'n:x'}->recv_message() // { payload => '' };
 like($m->{payload}, qr/"data":null[,}]/, 'no data: "data":null');
-is_deeply(from_json($m->{payload}), { type => 'event', room => 'n:x',
-    event => 'nodata', data => undef, seq => $seq }, 'no data: event');
+is_deeply(strip_epoch(from_json($m->{payload}), \%epoch), { type => 'event',
+    room => 'n:x', event => 'nodata', data => undef, seq => $seq },
+    'no data: event');
 
 # other clients saw nothing of n:x
 
@@ -160,12 +163,12 @@ ok(nothing(@ws{qw/n:a n:b n:c/}), 'n:x events reach n:x only');
 $r = $t->notify('/notify',
     '{"rooms":["n:a","n:b"],"event":"multi","data":{"k":"v"}}');
 is($r->{status}, 202, 'rooms: 202');
-is_deeply($r->{json}, { published => [
+is_deeply(strip_epoch($r->{json}, \%epoch), { published => [
     { room => 'n:a', event => 'multi', seq => 1 },
     { room => 'n:b', event => 'multi', seq => 1 } ] }, 'rooms: 202 body');
-is_deeply($ws{'n:a'}->recv_json(), { type => 'event', room => 'n:a',
+is_deeply(got('n:a'), { type => 'event', room => 'n:a',
     event => 'multi', data => { k => 'v' }, seq => 1 }, 'rooms: n:a got it');
-is_deeply($ws{'n:b'}->recv_json(), { type => 'event', room => 'n:b',
+is_deeply(got('n:b'), { type => 'event', room => 'n:b',
     event => 'multi', data => { k => 'v' }, seq => 1 }, 'rooms: n:b got it');
 ok(nothing(@ws{qw/n:a n:b n:c n:x/}),
     'rooms: one event each, nothing for other rooms');
@@ -181,7 +184,7 @@ $r = $t->notify('/notify', '{"events":['
     . '{"room":"n:nobody","event":"e6"}'
     . ']}');
 is($r->{status}, 202, 'batch: 202');
-is_deeply($r->{json}, { published => [
+is_deeply(strip_epoch($r->{json}, \%epoch), { published => [
     { room => 'n:a', event => 'e1', seq => 2 },
     { room => 'n:a', event => 'e2', seq => 3 },
     { room => 'n:b', event => 'e2', seq => 2 },
@@ -191,15 +194,15 @@ is_deeply($r->{json}, { published => [
     { room => 'n:nobody', event => 'e6', seq => 2 } ] },
     'batch: 202 body lists every (room, event, seq) in order');
 
-is_deeply($ws{'n:a'}->recv_json(), { type => 'event', room => 'n:a',
+is_deeply(got('n:a'), { type => 'event', room => 'n:a',
     event => 'e1', data => 1, seq => 2 }, 'batch: n:a first event');
-is_deeply($ws{'n:a'}->recv_json(), { type => 'event', room => 'n:a',
+is_deeply(got('n:a'), { type => 'event', room => 'n:a',
     event => 'e2', data => { k => 2 }, seq => 3 }, 'batch: n:a second event');
-is_deeply($ws{'n:b'}->recv_json(), { type => 'event', room => 'n:b',
+is_deeply(got('n:b'), { type => 'event', room => 'n:b',
     event => 'e2', data => { k => 2 }, seq => 2 }, 'batch: n:b first event');
-is_deeply($ws{'n:b'}->recv_json(), { type => 'event', room => 'n:b',
+is_deeply(got('n:b'), { type => 'event', room => 'n:b',
     event => 'e4', data => undef, seq => 3 }, 'batch: n:b second event');
-is_deeply($ws{'n:c'}->recv_json(), { type => 'event', room => 'n:c',
+is_deeply(got('n:c'), { type => 'event', room => 'n:c',
     event => 'e5', data => [ 5 ], seq => 1 },
     'batch: n:c starts at seq 1 independently');
 ok(nothing(@ws{qw/n:a n:b n:c n:x/}), 'batch: nothing more delivered');
@@ -207,24 +210,27 @@ ok(nothing(@ws{qw/n:a n:b n:c n:x/}), 'batch: nothing more delivered');
 # a room without members still counts its seq
 
 $r = $t->notify('/notify', { room => 'n:nobody', event => 'e7' });
-is_deeply($r->{json}, { published => [ { room => 'n:nobody', event => 'e7',
-    seq => 3 } ] }, 'room without members: seq keeps counting');
+is_deeply(strip_epoch($r->{json}, \%epoch), { published => [
+    { room => 'n:nobody', event => 'e7', seq => 3 } ] },
+    'room without members: seq keeps counting');
 
 # a room joined after publishes continues the seq
 
 my $late = subscribed('n:nobody');
 $r = $t->notify('/notify', { room => 'n:nobody', event => 'e8' });
-is_deeply($r->{json}, { published => [ { room => 'n:nobody', event => 'e8',
-    seq => 4 } ] }, 'room joined late: 202 seq 4');
-is_deeply($late->recv_json(), { type => 'event', room => 'n:nobody',
-    event => 'e8', data => undef, seq => 4 }, 'room joined late: seq 4');
+is_deeply(strip_epoch($r->{json}, \%epoch), { published => [
+    { room => 'n:nobody', event => 'e8', seq => 4 } ] },
+    'room joined late: 202 seq 4');
+is_deeply(strip_epoch($late->recv_json(), \%epoch), { type => 'event',
+    room => 'n:nobody', event => 'e8', data => undef, seq => 4 },
+    'room joined late: seq 4');
 
 # the same room twice in one batch: consecutive seqs
 
 $r = $t->notify('/notify', { events => [
     { room => 'n:c', event => 'x', data => 'first' },
     { room => 'n:c', event => 'x', data => 'second' } ] });
-is_deeply($r->{json}, { published => [
+is_deeply(strip_epoch($r->{json}, \%epoch), { published => [
     { room => 'n:c', event => 'x', seq => 2 },
     { room => 'n:c', event => 'x', seq => 3 } ] },
     'same room twice in a batch: 202 body');
@@ -262,8 +268,9 @@ cmp_ok(length $big, '>', 50000, 'large data is over 50 KB');
 $r = $t->notify('/notify-small-buffer',
     '{"room":"n:b","event":"big","data":' . $big . '}');
 is($r->{status}, 202, 'large body in a temp file: 202');
-is_deeply($r->{json}, { published => [ { room => 'n:b', event => 'big',
-    seq => 4 } ] }, 'large body in a temp file: 202 body');
+is_deeply(strip_epoch($r->{json}, \%epoch), { published => [
+    { room => 'n:b', event => 'big', seq => 4 } ] },
+    'large body in a temp file: 202 body');
 $m = $ws{'n:b'}->recv_message() // { payload => '' };
 ok(index($m->{payload}, '"data":' . $big) >= 0,
     'large body in a temp file: data delivered intact');
@@ -291,7 +298,7 @@ ok(index($m->{payload}, '"data":' . $big) >= 0,
 $r = $t->notify('/notify-file-only',
     '{"room":"n:a","event":"file","data":{"in":"file"}}');
 is($r->{status}, 202, 'client_body_in_file_only: 202');
-is_deeply($ws{'n:a'}->recv_json(), { type => 'event', room => 'n:a',
+is_deeply(got('n:a'), { type => 'event', room => 'n:a',
     event => 'file', data => { in => 'file' }, seq => 7 },
     'client_body_in_file_only: delivered');
 
@@ -312,16 +319,18 @@ my @exp = map { my $room = $_ % 10 == 0 ? 'n:bulk2' : 'n:bulk';
     { room => $room, event => "ev$_" } } 1 .. 1000;
 my (%s, $bad);
 for my $i (0 .. 999) {
+    last if defined $bad;
     my $p = $pub->[$i] // {};
     my $want = ++$s{$exp[$i]{room}};
     if (($p->{room} // '') ne $exp[$i]{room}
         || ($p->{event} // '') ne $exp[$i]{event}
-        || ($p->{seq} // 0) != $want)
+        || ($p->{seq} // 0) != $want || !strip_epoch($p, \%epoch))
     {
         $bad //= "entry $i: " . $JSON->encode($p);
     }
 }
-ok(!defined $bad, 'batch of 1000 events: 202 body in order with seqs')
+ok(!defined $bad,
+    'batch of 1000 events: 202 body in order with seqs and epochs')
     or diag($bad);
 
 my ($got, $err) = (0, undef);
@@ -330,7 +339,7 @@ for my $i (1 .. 1000) {
     my $j = $bulk->recv_json() // {};
     $got++;
     if (($j->{event} // '') ne "ev$i" || ($j->{seq} // 0) != $got
-        || ($j->{data}{i} // 0) != $i)
+        || ($j->{data}{i} // 0) != $i || !strip_epoch($j, \%epoch))
     {
         $err = "event $i: " . $JSON->encode($j);
         last;
@@ -343,7 +352,9 @@ ok(!defined $err && $got == 900, 'batch of 1000: 900 events in order')
 for my $i (1 .. 100) {
     my $j = $other->recv_json() // {};
     $got++;
-    if (($j->{event} // '') ne 'ev' . $i * 10 || ($j->{seq} // 0) != $i) {
+    if (($j->{event} // '') ne 'ev' . $i * 10 || ($j->{seq} // 0) != $i
+        || !strip_epoch($j, \%epoch))
+    {
         $err = "event $i: " . $JSON->encode($j);
         last;
     }
@@ -387,6 +398,9 @@ is(scalar $ws{'n:a'}->expect_close(), 1000, 'close');
 
 # a client of /ws subscribed to $room
 sub subscribed { $t->subscriber('/ws', @_) }
+
+# the next event of the client of $room, without its epoch: the room's
+sub got { strip_epoch($ws{$_[0]}->recv_json(), \%epoch) }
 
 # 1 if none of the clients receives a frame within a short time
 sub nothing { Test::Signal::WS->expect_silence([@_]) }

@@ -13,7 +13,7 @@ use Test::More;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Signal;
+use Test::Signal qw(strip_epoch);
 use Test::Signal::WS qw(from_json);
 
 use JSON::PP ();
@@ -78,6 +78,7 @@ $t->run()->plan(117);
 
 my $JSON = JSON::PP->new->utf8->canonical->allow_nonref;
 my ($ws, $j, $m, $r);
+my %epoch;    # of each room: every position in it has this one
 
 $ws = $t->ws('/ws');
 is($ws->{status}, 101, 'handshake');
@@ -85,16 +86,16 @@ is($ws->{status}, 101, 'handshake');
 # subscribe / unsubscribe replies and ids
 
 $m = $ws->ask('{"type":"subscribe","room":"r:1"}');
-is_deeply(from_json($m), { type => 'subscribed', room => 'r:1' },
+is_deeply(pos_of($m), { type => 'subscribed', room => 'r:1', seq => 0 },
     'subscribe without id: no id in the reply');
 
 $m = $ws->ask('{"type":"subscribe","room":"r:2","id":"abc"}');
-is_deeply(from_json($m), { type => 'subscribed', room => 'r:2', id => 'abc' },
-    'subscribe with a string id');
+is_deeply(pos_of($m), { type => 'subscribed', room => 'r:2', seq => 0,
+    id => 'abc' }, 'subscribe with a string id');
 
 $m = $ws->ask('{"id":42,"room":"r:3","type":"subscribe"}');
-is_deeply(from_json($m), { type => 'subscribed', room => 'r:3', id => 42 },
-    'subscribe with an integer id, fields in any order');
+is_deeply(pos_of($m), { type => 'subscribed', room => 'r:3', seq => 0,
+    id => 42 }, 'subscribe with an integer id, fields in any order');
 like($m, qr/"id":42[,}]/, 'integer id echoed as an integer');
 
 $m = $ws->ask('{"type":"ping","id":1234567890123}');
@@ -138,15 +139,16 @@ $m = $ws->ask('{"type":"unsubscribe","room":"r:3"}');
 is_deeply(from_json($m), { type => 'unsubscribed', room => 'r:3' },
     'unsubscribe without id');
 
-# subscribed twice: "subscribed" again, events once
+# subscribed twice: "subscribed" again at the same position, events once
 
 $m = $ws->ask('{"type":"subscribe","room":"r:1","id":2}');
-is_deeply(from_json($m), { type => 'subscribed', room => 'r:1', id => 2 },
-    'subscribe again: subscribed');
+is_deeply(pos_of($m), { type => 'subscribed', room => 'r:1', seq => 0,
+    id => 2 }, 'subscribe again: subscribed');
 
 $t->publish('r:1', 'e', '{"n":1}');
-is_deeply($ws->recv_json(), { type => 'event', room => 'r:1', event => 'e',
-    data => { n => 1 }, seq => 1 }, 'subscribed twice: event');
+is_deeply(strip_epoch($ws->recv_json(), \%epoch), { type => 'event',
+    room => 'r:1', event => 'e', data => { n => 1 }, seq => 1 },
+    'subscribed twice: event');
 ok(nothing($ws), 'subscribed twice: event delivered once');
 
 # unsubscribed: no more events
@@ -251,8 +253,8 @@ err_ok($m, 'invalid_room', undef, 'unsubscribe an invalid room');
 
 $m = $ws->ask($JSON->encode({ type => 'subscribe',
     room => 'r:' . ('x' x 126) }));
-is_deeply(from_json($m), { type => 'subscribed', room => 'r:' . ('x' x 126) },
-    'room of 128 bytes accepted');
+is_deeply(pos_of($m), { type => 'subscribed', room => 'r:' . ('x' x 126),
+    seq => 0 }, 'room of 128 bytes accepted');
 
 # nesting and unknown fields
 
@@ -275,16 +277,17 @@ is_deeply(from_json($m), { type => 'pong', id => 'n' },
 $m = $ws->ask('{"v":2,"type":"subscribe","extra":{"id":"no","room":"no",'
     . '"type":"no"},"room":"r:5","list":[{"type":"x"}],"id":"s5",'
     . '"flag":true,"n":null}');
-is_deeply(from_json($m), { type => 'subscribed', room => 'r:5', id => 's5' },
-    'unknown fields ignored, nested type/room/id not taken');
+is_deeply(pos_of($m), { type => 'subscribed', room => 'r:5', seq => 0,
+    id => 's5' }, 'unknown fields ignored, nested type/room/id not taken');
 
 $m = $ws->ask('{"type":"ping","room":"r:1","id":"pr"}');
 is_deeply(from_json($m), { type => 'pong', id => 'pr' },
     'room in a ping ignored');
 
 $t->publish('r:5', 'e', '"five"');
-is_deeply($ws->recv_json(), { type => 'event', room => 'r:5', event => 'e',
-    data => 'five', seq => 1 }, 'subscribed with extra fields: event');
+is_deeply(strip_epoch($ws->recv_json(), \%epoch), { type => 'event',
+    room => 'r:5', event => 'e', data => 'five', seq => 1 },
+    'subscribed with extra fields: event');
 
 $ws->send_close(1000);
 is(scalar $ws->expect_close(), 1000, 'close after all errors');
@@ -304,8 +307,11 @@ for my $room (sort keys %allowed) {
     if ($room eq 'user:$arg_user') {
         err_ok($m, 'invalid_room', $room, "restricted: \"$room\" invalid");
     } elsif ($allowed{$room}) {
-        is_deeply(from_json($m), { type => 'subscribed', room => $room,
-            id => $room }, "restricted: \"$room\" allowed");
+        # a family has no position
+        is_deeply($room =~ /\*/ ? from_json($m) : pos_of($m),
+            { type => 'subscribed', room => $room,
+                ($room =~ /\*/ ? () : (seq => 0)), id => $room },
+            "restricted: \"$room\" allowed");
     } else {
         err_ok($m, 'forbidden', $room, "restricted: \"$room\" forbidden");
     }
@@ -313,8 +319,8 @@ for my $room (sort keys %allowed) {
 
 $t->publish('user:8', 'e', '8');
 $t->publish('user:7', 'e', '7');
-is_deeply($ws->recv_json(), { type => 'event', room => 'user:7',
-    event => 'e', data => 7, seq => 1 },
+is_deeply(strip_epoch($ws->recv_json(), \%epoch), { type => 'event',
+    room => 'user:7', event => 'e', data => 7, seq => 1 },
     'restricted: event of the allowed room only');
 ok(nothing($ws), 'restricted: nothing else');
 $ws->send_close(1000);
@@ -324,8 +330,8 @@ $ws = $t->ws('/restricted?user=8');
 $m = $ws->ask('{"type":"subscribe","room":"user:7"}');
 err_ok($m, 'forbidden', undef, 'restricted, other user: user:7 forbidden');
 $m = $ws->ask('{"type":"subscribe","room":"user:8"}');
-is_deeply(from_json($m), { type => 'subscribed', room => 'user:8' },
-    'restricted, other user: user:8 allowed');
+is_deeply(pos_of($m), { type => 'subscribed', room => 'user:8', seq => 1 },
+    'restricted, other user: user:8 allowed, at its seq');
 $ws->send_close(1000);
 $ws->expect_close();
 
@@ -375,7 +381,7 @@ $ws = $t->ws('/limited?a=1&b=2');
 is($ws->{status}, 101, 'limited: handshake with two joined rooms');
 
 $m = $ws->ask('{"type":"subscribe","room":"x:1"}');
-is_deeply(from_json($m), { type => 'subscribed', room => 'x:1' },
+is_deeply(pos_of($m), { type => 'subscribed', room => 'x:1', seq => 0 },
     'limited: third room');
 
 $m = $ws->ask('{"type":"subscribe","room":"x:2","id":"four"}');
@@ -385,8 +391,8 @@ $m = $ws->ask('{"type":"subscribe","room":"x:*"}');
 err_ok($m, 'too_many_rooms', undef, 'limited: a family counts too');
 
 $m = $ws->ask('{"type":"subscribe","room":"x:1","id":"again"}');
-is_deeply(from_json($m),
-    { type => 'subscribed', room => 'x:1', id => 'again' },
+is_deeply(pos_of($m),
+    { type => 'subscribed', room => 'x:1', seq => 0, id => 'again' },
     'limited: subscribing a room already in at the limit: subscribed');
 
 $m = $ws->ask('{"type":"subscribe","room":"j:1"}');
@@ -398,7 +404,7 @@ is_deeply(from_json($m), { type => 'unsubscribed', room => 'j:1' },
     'limited: unsubscribe a joined room');
 
 $m = $ws->ask('{"type":"subscribe","room":"x:2"}');
-is_deeply(from_json($m), { type => 'subscribed', room => 'x:2' },
+is_deeply(pos_of($m), { type => 'subscribed', room => 'x:2', seq => 0 },
     'limited: room freed, subscribe again');
 
 $m = $ws->ask('{"type":"subscribe","room":"x:3"}');
@@ -424,8 +430,9 @@ is(ref $ws ? $ws->{status} : 0, 101,
 if (ref $ws eq 'Test::Signal::WS') {
     $m = $ws->ask('{"type":"subscribe","room":"x:1"}')
         . $ws->ask('{"type":"subscribe","room":"x:2"}');
-    is($m, '{"type":"subscribed","room":"x:1"}'
-        . '{"type":"subscribed","room":"x:2"}',
+    is($m, join('', map { '{"type":"subscribed","room":"' . $_
+            . '","seq":1,"epoch":"' . ($epoch{$_} // '?') . '"}' }
+            qw/x:1 x:2/),
         'limited: a room joined twice counts once');
     $ws->send_close(1000);
     $ws->expect_close();
@@ -447,6 +454,9 @@ sub err_ok {
             : !exists $j->{id});
     ok($ok, "$name: error $code") or diag("got: $m");
 }
+
+# the reply $m decoded, without its epoch, which must be its room's
+sub pos_of { strip_epoch(from_json($_[0]), \%epoch) }
 
 # the next $n events as "room/event/seq"
 sub events {

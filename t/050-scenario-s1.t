@@ -14,7 +14,7 @@ use Test::More;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Signal;
+use Test::Signal qw(strip_epoch);
 use Test::Signal::WS qw(from_json);
 
 use JSON::PP ();
@@ -62,6 +62,7 @@ $t->run()->plan(26);
 ###############################################################################
 
 my $JSON = JSON::PP->new->utf8->canonical->allow_nonref;
+my %epoch;    # of each room: every event of it has this one
 
 my @admins = map { $t->ws_ok('/ws/admin') } 1 .. 2;
 my @tabs42 = map { $t->ws_ok('/ws?startup=42') } 1 .. 2;
@@ -79,14 +80,15 @@ my $data = '{"signalId":7,"title":"Série A \u2014 follow-up",'
 my $r = notify('{"room":"startup:42","event":"signal:assigned","data":'
     . $data . '}');
 is($r->{status}, 202, 'S1: notify signal:assigned to startup:42');
-is_deeply($r->{json}, { published => [ { room => 'startup:42',
-    event => 'signal:assigned', seq => 1 } ] }, 'S1: 202 body');
+is_deeply(strip_epoch($r->{json}, \%epoch), { published => [
+    { room => 'startup:42', event => 'signal:assigned', seq => 1 } ] },
+    'S1: 202 body');
 
 for my $i (0, 1) {
     my $m = $tabs42[$i]->recv_message() // { payload => '' };
     like($m->{payload}, qr/"data":\Q$data\E[,}]/,
         "S1: tab " . ($i + 1) . " of startup 42 got the data as sent");
-    is_deeply(from_json($m->{payload}),
+    is_deeply(strip_epoch(from_json($m->{payload}), \%epoch),
         { type => 'event', room => 'startup:42', event => 'signal:assigned',
             data => from_json($data), seq => 1 },
         "S1: tab " . ($i + 1) . " of startup 42 got signal:assigned");
@@ -100,9 +102,10 @@ $r = notify({ room => 'admin', event => 'assignment:created',
 is($r->{status}, 202, 'S1: notify assignment:created to admin');
 
 for my $i (0, 1) {
-    is_deeply($admins[$i]->recv_json(), { type => 'event', room => 'admin',
-        event => 'assignment:created', data => { assignmentId => 11,
-        startupId => 42, signalId => 7 }, seq => 1 },
+    is_deeply(strip_epoch($admins[$i]->recv_json(), \%epoch),
+        { type => 'event', room => 'admin', event => 'assignment:created',
+        data => { assignmentId => 11, startupId => 42, signalId => 7 },
+        seq => 1 },
         'S1: admin ' . ($i + 1) . ' got assignment:created');
 }
 ok(nothing(@everyone), 'S1: no startup tab got it');
@@ -114,7 +117,7 @@ $r = notify({ events => [
         data => { signalId => 8 } },
     { room => 'admin', event => 'assignment:created',
         data => { assignmentId => 12 } } ] });
-is_deeply($r->{json}, { published => [
+is_deeply(strip_epoch($r->{json}, \%epoch), { published => [
     { room => 'startup:42', event => 'signal:assigned', seq => 2 },
     { room => 'admin', event => 'assignment:created', seq => 2 } ] },
     'S1 batch: 202 body');
@@ -140,7 +143,7 @@ my $s2b = $t->ws_ok('/ws?startup=2');
 $r = notify({ rooms => [ 'startup:1', 'startup:2', 'startup:3' ],
     event => 'signal:assigned', data => { signalId => 9 } });
 is($r->{status}, 202, 'S2: notify with rooms');
-is_deeply($r->{json}, { published => [
+is_deeply(strip_epoch($r->{json}, \%epoch), { published => [
     map { { room => "startup:$_", event => 'signal:assigned', seq => 1 } }
     1 .. 3 ] }, 'S2: one entry per startup');
 
@@ -184,10 +187,11 @@ sub notify {
     return $t->notify('/internal/notify', $body);
 }
 
-# "room/event/seq/first value of data"
+# "room/event/seq/first value of data"; all '?' unless the event is in
+# the epoch of its room
 sub summary {
     my ($j) = @_;
-    $j //= {};
+    $j = strip_epoch($j, \%epoch) // {};
     my $d = ref $j->{data} eq 'HASH' ? (values %{$j->{data}})[0] : '?';
     return join('/', map { $_ // '?' } @$j{qw/room event seq/}, $d);
 }

@@ -15,7 +15,7 @@ use Test::More;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Signal;
+use Test::Signal qw(strip_epoch);
 use Test::Signal::WS;
 use Test::Signal::Redis;
 
@@ -99,10 +99,12 @@ $conf =~ s/REDIS_PORT/$redis->port()/e;
 $a->write_file_expand('nginx.conf', $conf);
 $b->write_file_expand('nginx.conf', $conf);
 
-$a->run()->plan(49 + 3);
+$a->run()->plan(50 + 3);
 $b->checked_too();
 
 ###############################################################################
+
+my %epoch;    # of each room: every event of it has this one, on each host
 
 # host A starts while Redis is down
 
@@ -194,7 +196,8 @@ for my $i (0 .. $#members) {
     while ($n < $want) {
         my $m = $members[$i]->recv_json(3) or last;
         $n++;
-        $bad++ if $m->{seq} != ($last{$m->{room}} // 0) + 1;
+        $bad++ if $m->{seq} != ($last{$m->{room}} // 0) + 1
+            || !strip_epoch($m, \%epoch);
         $last{$m->{room}} = $m->{seq};
     }
     $ok = 0 if $n != $want || $bad || !$members[$i]->expect_nothing(0.1);
@@ -205,8 +208,10 @@ ok($ok, 'every member got its rooms in seq order, once, nothing more');
 
 # (in the database of signal_redis: the seq counters live there)
 
-is($redis->cli('-n', 3, 'FCALL', 'signal_publish', '0', 'x', 'direct',
-    '{"from":"redis-cli"}'), '3', 'FCALL signal_publish answers the seq');
+my ($seq, $e) = split /\n/, $redis->cli('-n', 3, 'FCALL',
+    'signal_publish', '0', 'x', 'direct', '{"from":"redis-cli"}');
+is($seq, '3', 'FCALL signal_publish answers the seq');
+is($e, $epoch{x} // 'none', 'and the epoch of the room');
 is(join(',', map { got($_, 1) } @ax, @bx), join(',', ('direct:3') x 8),
     'it reaches clients on both hosts');
 like($redis->cli('-n', 3, 'FCALL', 'signal_publish', '0', 'x', 'e',
@@ -284,13 +289,15 @@ ok($p->{partial} && $p->{connections} == 5,
 $redis->start();
 ok(wait_links($a, 'ready') && wait_links($b, 'ready'),
     'Redis restarted: both hosts reconnect');
+delete $epoch{x};    # Redis lost its data: the room has another epoch
 
 $r = $a->notify('/notify', '{"room":"x","event":"back","data":4}');
 is($r->{status}, 202, 'publishing works again');
 is(join(',', map { got($_, 2) } @ax[1 .. 3], @bx[1 .. 3], $during),
-    join(',', ('back:1') x 7),
+    join(',', ('gap:epoch:0 back:1') x 6, 'back:1'),
     'every client, also the one that came during the outage, gets it '
-    . 'once (seq starts again: Redis lost its data)');
+    . 'once (seq starts again: Redis lost its data; the clients with a '
+    . 'position there are told first)');
 
 ok(wait_presence($a, 'x', 9), 'presence told again to the new Redis: '
     . 'all 9 of x');
@@ -324,13 +331,20 @@ $redis->stop();
 
 ###############################################################################
 
-# "event:seq" of the next $n events (fewer if they do not come).
+# "event:seq" of the next $n events (fewer if they do not come); one not
+# in the epoch of its room is "event:seq?".
 sub got {
     my ($ws, $n) = @_;
     my @e;
     for (1 .. $n) {
         my $m = $ws->recv_json($_ == 1 ? 3 : 0.3) or last;
-        push @e, "$m->{event}:$m->{seq}";
+        my $ok = strip_epoch($m, \%epoch);
+        if (($m->{type} // '') eq 'gap') {
+            push @e, "gap:$m->{reason}:" . ($m->{seq} // '')
+                . ($ok ? '' : '?');
+            next;
+        }
+        push @e, "$m->{event}:$m->{seq}" . ($ok ? '' : '?');
     }
     return "@e";
 }

@@ -86,7 +86,8 @@ ok(wait_ready($u), 'unix socket: ready');
 my $ws = $u->ws_ok('/ws?r=s');
 my $r = $u->publish('s', 'e', '1');
 is(($ws->recv_json(3) // {})->{event}, 'e', 'unix socket: delivered');
-is($open->cli('GET', 'signal:seq:s'), '1', 'the seq counter in database 0');
+is($open->cli('HGET', 'signal:room:s', 'seq'), '1',
+    'the seq counter in database 0');
 $u->stop();
 
 # a password and a database
@@ -96,8 +97,8 @@ ok(wait_ready($p), 'password and database: ready');
 $ws = $p->ws_ok('/ws?r=s');
 $p->publish('s', 'e', '2');
 is(($ws->recv_json(3) // {})->{event}, 'e', 'password: delivered');
-is($locked->cli('-a', 'Pa55word', '--no-auth-warning', '-n', 5, 'GET',
-    'signal:seq:s'), '1', 'the seq counter in database 5');
+is($locked->cli('-a', 'Pa55word', '--no-auth-warning', '-n', 5, 'HGET',
+    'signal:room:s', 'seq'), '1', 'the seq counter in database 5');
 my $status = $p->http('GET', '/status')->{body};
 unlike($status, qr/Pa55word/, 'status does not show the password');
 like($status, qr/"engine":"redis"/, 'status shows the engine');

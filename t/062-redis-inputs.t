@@ -18,7 +18,7 @@ use Test::More;
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
 use lib 'lib';
-use Test::Signal;
+use Test::Signal qw(strip_epoch);
 use Test::Signal::WS;
 use Test::Signal::Redis;
 
@@ -112,34 +112,38 @@ my @good = (
     [ 'nested values', '{"a":[true,false,null,-1.5E-3],"b":{},"c":""}' ],
 );
 
-# direct PUBLISHes: [name, channel, payload, target (a or fam), delivered]
+# direct PUBLISHes: [name, channel, payload, target (a or fam), delivered];
+# E in a payload is the epoch of the target room (or another valid one)
 my $NL = "signal:r:fam:a\nFAKE-REDIS-LINE x";
 my @crafted = (
-    [ 'a family member\'s room with a newline', $NL, '900001 ev 1', 'fam' ],
-    [ 'fields injected in data', 'signal:r:a', '900002 ev 1,"type":"x"',
+    [ 'a family member\'s room with a newline', $NL, '900001 E ev 1',
+        'fam' ],
+    [ 'fields injected in data', 'signal:r:a', '900002 E ev 1,"type":"x"',
         'a' ],
     [ 'an object closed early in data', 'signal:r:a',
-        '900003 ev {"n":1},"room":"admin"', 'a' ],
-    [ 'an event name with a quote', 'signal:r:a', '900004 e"v 1', 'a' ],
-    [ 'an event name with a backslash', 'signal:r:a', '900005 e\\v 1', 'a' ],
-    [ 'an event name with <', 'signal:r:a', '900006 e<v 1', 'a' ],
-    [ 'truncated data', 'signal:r:a', '900007 ev {"a":1', 'a' ],
-    [ 'data nan', 'signal:r:a', '900008 ev nan', 'a' ],
-    [ 'two values as data', 'signal:r:a', '900009 ev 1 2', 'a' ],
+        '900003 E ev {"n":1},"room":"admin"', 'a' ],
+    [ 'an event name with a quote', 'signal:r:a', '900004 E e"v 1', 'a' ],
+    [ 'an event name with a backslash', 'signal:r:a', '900005 E e\\v 1',
+        'a' ],
+    [ 'an event name with <', 'signal:r:a', '900006 E e<v 1', 'a' ],
+    [ 'truncated data', 'signal:r:a', '900007 E ev {"a":1', 'a' ],
+    [ 'data nan', 'signal:r:a', '900008 E ev nan', 'a' ],
+    [ 'two values as data', 'signal:r:a', '900009 E ev 1 2', 'a' ],
     [ 'data with a raw control character', 'signal:r:a',
-        qq(900010 ev "a\x01b"), 'a' ],
-    [ 'family: a room with a space', 'signal:r:fam:a b', '900011 ev 1',
+        qq(900010 E ev "a\x01b"), 'a' ],
+    [ 'family: a room with a space', 'signal:r:fam:a b', '900011 E ev 1',
         'fam' ],
-    [ 'family: a room with a quote', 'signal:r:fam:q"x', '900012 ev 1',
+    [ 'family: a room with a quote', 'signal:r:fam:q"x', '900012 E ev 1',
         'fam' ],
-    [ 'family: a room ending with :', 'signal:r:fam:', '900013 ev 1',
+    [ 'family: a room ending with :', 'signal:r:fam:', '900013 E ev 1',
         'fam' ],
-    [ 'family: the family name itself', 'signal:r:fam:*', '900014 ev 1',
+    [ 'family: the family name itself', 'signal:r:fam:*', '900014 E ev 1',
         'fam' ],
-    [ 'family: a room with a \\x01', "signal:r:fam:a\x01b", '900015 ev 1',
-        'fam' ],
+    [ 'family: a room with a \\x01', "signal:r:fam:a\x01b",
+        '900015 E ev 1', 'fam' ],
     [ 'family: a room with a backslash', 'signal:r:fam:a\\b',
-        '900016 ev 1', 'fam' ],
+        '900016 E ev 1', 'fam' ],
+    [ 'the format without an epoch', 'signal:r:a', '900017 ev 1', 'a' ],
 );
 
 $redis->start();
@@ -153,6 +157,7 @@ ok(wait_links('ready'), 'both workers linked to Redis');
 
 my $j = $t->ws_ok('/ws?r=j');
 my $mark = 0;
+my %epoch;    # of each room, from FCALL and notify answers
 
 is(fcall('j', 'first', '0'), '1', 'FCALL publishes to room j: seq 1');
 is(upto($j, 'first'), '', 'the member of j got it');
@@ -185,9 +190,10 @@ for my $case (@good) {
 
     my $m = $j->recv_message(3);
     my $got = $m && $m->{payload} =~ /\A\{"type":"event","room":"j",
-        "event":"good$i","data":(.*),"seq":(\d+)\}\z/sx
-        ? "$2 $1" : 'nothing';
-    is($got, "$seq $data", "FCALL with data $name: delivered byte for byte");
+        "event":"good$i","data":(.*),"seq":(\d+),"epoch":"(\w+)"\}\z/sx
+        ? "$2 $3 $1" : 'nothing';
+    is($got, "$seq " . ($epoch{j} // '?') . " $data",
+        "FCALL with data $name: delivered byte for byte");
 }
 
 # direct PUBLISHes on signal:r:... are checked before delivery
@@ -203,12 +209,15 @@ for my $case (@crafted) {
     my ($name, $channel, $payload, $to) = @$case;
 
     $i++;
+    my $e = $epoch{$room{$to}} // '5ca1ab1e00000001';
+    $payload =~ s/ E / $e /;
     my $n = $redis->cli('-n', 3, 'PUBLISH', $channel, $payload);
     my $r = $t->notify('/notify', qq({"room":"$room{$to}","event":"after$i",)
         . qq("data":$i}));
 
     my $before = upto($ws{$to}, "after$i");
     ok(($n // '') =~ /^[1-9]/ && $r->{status} == 202
+        && strip_epoch($r->{json}, \%epoch)
         && defined $before && $before eq '',
         "PUBLISH of $name: dropped, the next event still delivered")
         or diag(printable("receivers: " . ($n // '?') . ", notify: "
@@ -232,12 +241,13 @@ ok(!grep({ /^FAKE-REDIS-LINE/ } split /[\r\n]/, $t->read_file('error.log')),
 
 # a well-formed direct PUBLISH is still delivered
 
+my $e = $epoch{a} // '?';
 my $n = $redis->cli('-n', 3, 'PUBLISH', 'signal:r:a',
-    '900100 direct {"ok":true}');
+    qq(900100 $e direct {"ok":true}));
 my $m = $ws{a}->recv_message(3);
 is($m && $m->{payload}, '{"type":"event","room":"a","event":"direct",'
-    . '"data":{"ok":true},"seq":900100}', 'a valid direct PUBLISH is '
-    . 'delivered');
+    . qq("data":{"ok":true},"seq":900100,"epoch":"$e"}),
+    'a valid direct PUBLISH is delivered');
 
 # and the connections are fine
 
@@ -252,13 +262,20 @@ $redis->stop();
 
 ###############################################################################
 
+# FCALL signal_publish of one event to $room: the seq when it answered
+# {seq, epoch} with the room's epoch (see strip_epoch), else the answer
 sub fcall {
-    return $redis->cli('-n', 3, 'FCALL', 'signal_publish', '0', @_);
+    my ($room, @args) = @_;
+    my $out = $redis->cli('-n', 3, 'FCALL', 'signal_publish', '0', $room,
+        @args);
+    my ($seq, $e) = $out =~ /\A(\d+)\n(.*)\z/ or return $out;
+    return strip_epoch({ room => $room, epoch => $e }, \%epoch) ? $seq
+        : $out;
 }
 
 # the room's seq counter in Redis (0 when there is none)
 sub seq {
-    my $s = $redis->cli('-n', 3, 'GET', "signal:seq:$_[0]");
+    my $s = $redis->cli('-n', 3, 'HGET', "signal:room:$_[0]", 'seq');
     return ($s // '') =~ /^(\d+)$/ ? $1 : 0;
 }
 

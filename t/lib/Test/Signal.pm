@@ -19,8 +19,12 @@ use Scalar::Util qw(weaken);
 
 use Test::Signal::WS;
 use IPC::Open2 ();
+use Exporter qw(import);
 
 our $VERSION = '1.0';
+
+# nothing is exported unless asked for
+our @EXPORT_OK = qw(strip_epoch);
 
 my @ALL;            # live harness objects, for the END safety net
 my $LIBASAN;        # resolved once
@@ -512,5 +516,52 @@ sub hmac {
 }
 
 sub hmac_hex { unpack('H*', hmac(@_)) }
+
+###############################################################################
+# messages
+
+# strip_epoch($msg, \$epoch or \@epochs or \%epochs): $msg once its
+# "epoch" is checked (16 lowercase hex digits, not all zero) and deleted,
+# so that is_deeply() compares the rest exactly. An event or a
+# "subscribed" reply carries the epoch at the top, a notify answer in each
+# entry of "published". undef, with a diag(), when an epoch is missing or
+# malformed. The epoch goes to $epoch, or each one, in order, to @epochs;
+# %epochs holds the first epoch seen of each room, and a message with
+# another one for a room in it is undef too.
+sub strip_epoch {
+    my ($msg, $out) = @_;
+    my @where = ref $msg eq 'HASH' && ref $msg->{published} eq 'ARRAY'
+        ? @{$msg->{published}} : ($msg);
+    my @epochs;
+
+    for my $m (@where) {
+        my $e = ref $m eq 'HASH' ? delete $m->{epoch} : undef;
+        unless (defined $e && !ref $e && $e =~ /^[0-9a-f]{16}\z/
+            && $e =~ /[^0]/)
+        {
+            Test::More::diag('epoch ' . (defined $e ? "'$e'" : 'missing')
+                . ' in ' . Test::Signal::WS::encode_json($m));
+            return undef;
+        }
+        push @epochs, $e;
+    }
+
+    if (ref $out eq 'ARRAY') {
+        @$out = @epochs;
+    } elsif (ref $out eq 'SCALAR') {
+        $$out = $epochs[0];
+    } elsif (ref $out eq 'HASH') {
+        my %first = %$out;
+        for my $i (0 .. $#where) {
+            my $room = $where[$i]{room} // '';
+            my $e = $first{$room} //= $epochs[$i];
+            next if $e eq $epochs[$i];
+            Test::More::diag("epoch $epochs[$i] in room $room, not $e");
+            return undef;
+        }
+        %$out = %first;
+    }
+    return $msg;
+}
 
 1;

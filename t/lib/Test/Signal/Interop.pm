@@ -17,7 +17,7 @@ use IO::Select;
 use JSON::PP;
 use Time::HiRes qw(time sleep);
 
-use Test::Signal;
+use Test::Signal qw(strip_epoch);
 
 my @CHILDREN;       # client process groups still to be reaped
 
@@ -189,8 +189,9 @@ sub fragment {
     my ($frags) = map { /^FRAGMENTS (.*)/ ? $1 : () } @{$res->{lines}};
     like($frags // '', qr/^\d+,\d+,\d+$/, 'fragment: sent in three frames');
     is_deeply(subscribed($res), { type => 'subscribed', room => 'interop:f',
+        seq => 0, epoch => @expected ? $expected[0]{epoch} : 'none',
         id => "frag-\x{fc}\x{20ac}" },
-        'fragment: subscribed, UTF-8 id intact');
+        "fragment: subscribed at 0 in the event's epoch, UTF-8 id intact");
     ok(grep({ $_ eq 'PONG mid-fragment' } @{$res->{lines}}),
         'fragment: ping between fragments answered');
     is_deeply($res->{events}, \@expected, 'fragment: event received');
@@ -398,11 +399,13 @@ sub subscribed {
 }
 
 # POSTs a notify body; returns the events the client should receive: one
-# per (event, room) whose room matches $re, with the seq from the reply.
+# per (event, room) whose room matches $re, with the seq and the (valid)
+# epoch from the reply.
 sub publish {
     my ($self, $body, $re) = @_;
     my $r = $self->{t}->notify('/notify', $body);
-    unless ($r->{status} == 202) {
+    my @epochs;
+    unless ($r->{status} == 202 && strip_epoch($r->{json}, \@epochs)) {
         diag("notify: $r->{status} $r->{body}");
         return ();
     }
@@ -417,9 +420,10 @@ sub publish {
             die "notify reply does not match the body: $r->{body}\n"
                 unless $p && $p->{room} eq $room
                     && $p->{event} eq $ev->{event};
+            my $epoch = shift @epochs;
             push @out, { type => 'event', room => $room,
                 event => $ev->{event}, data => $ev->{data},
-                seq => $p->{seq} } if $room =~ $re;
+                seq => $p->{seq}, epoch => $epoch } if $room =~ $re;
         }
     }
     return @out;
