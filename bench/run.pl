@@ -9,12 +9,14 @@
 # docs/benchmarks.json.
 #
 #   perl bench/run.pl [--runs 3] [--workers 1] [--only w1,w2,w3,w5]
-#                     [--systems signal,nchan,socketio,floor]
+#                     [--systems signal,nohist,nchan,socketio,floor]
 #                     [--out docs/benchmarks.md] [--report-only 1]
 #                     [--baseline /path/to/other/ngx_signal_module.so]
 #
 # --baseline adds the system "baseline": this module built from another
 # checkout, in the same runs (A/B of a change; add it to --systems).
+# "nohist" is this module with `signal_history off`: its ratio is what
+# history costs.
 #
 # Workloads (see docs/benchmarks.md for what each measures):
 #   W1  5,000 subscribers in one room: 80 events at 4/s, then 500 at once
@@ -38,7 +40,7 @@ use POSIX qw(strftime);
 use Time::HiRes qw(sleep time);
 
 my %o = (runs => 3, workers => 1, out => 'docs/benchmarks.md',
-    only => 'w1,w2,w3,w5', systems => 'signal,nchan,socketio,floor',
+    only => 'w1,w2,w3,w5', systems => 'signal,nohist,nchan,socketio,floor',
     subscribers => 5000, rooms => 10000, idle => 10000, threads => 2);
 
 while (@ARGV) {
@@ -102,17 +104,23 @@ EOF
     },
 );
 
+# the same module with nothing kept for clients that resume: what history
+# costs (W1 with history on may cost at most 10% more CPU per delivery)
+$systems{nohist} = { %{$systems{signal}}, label => 'history off' };
+$systems{nohist}{locations} =~
+    s/signal_notify;/signal_notify; signal_history off;/;
+
 if ($o{baseline}) {
     die "no module at $o{baseline}\n" unless -f $o{baseline};
     $systems{baseline} = { %{$systems{signal}}, label => 'baseline',
         load => "load_module $o{baseline};" };
 }
 
-my @local = grep { $want{$_} } qw(signal baseline nchan socketio floor);
-my @cross = grep { $want{$_} && $_ ne 'floor' }
+my @local = grep { $want{$_} } qw(signal baseline nohist nchan socketio floor);
+my @cross = grep { $want{$_} && $_ ne 'floor' && $_ ne 'nohist' }
     qw(signal baseline nchan socketio);
 my %port = (signal => 18181, nchan => 18182, socketio => 18183,
-    floor => 18184, baseline => 18185);
+    floor => 18184, baseline => 18185, nohist => 18186);
 
 die "build first: $loadgen\n" unless -x $loadgen;
 die "build first: $module\n" unless -f $module;
@@ -505,7 +513,7 @@ sub fmt {
 sub table {
     my ($w, $key, $title, $note, @rows) = @_;
     my @sys = grep { $res{$w}{$_} && $res{$w}{$_}{$key} }
-        qw(signal baseline nchan socketio floor);
+        qw(signal baseline nohist nchan socketio floor);
     return '' unless @sys && $sys[0] eq 'signal';
 
     my $md = "### $title\n\n";
