@@ -51,6 +51,7 @@ ngx_signal_notify_handler(ngx_http_request_t *r)
 static void
 ngx_signal_notify_body(ngx_http_request_t *r)
 {
+    time_t                  ttl;
     ngx_int_t               rc;
     ngx_str_t               body, key, digest;
     ngx_signal_envelope_t   env;
@@ -103,12 +104,15 @@ ngx_signal_notify_body(ngx_http_request_t *r)
         return;
     }
 
-    ngx_http_finalize_request(r, ngx_signal_notify_publish(r, env.events,
-                                               key.len ? &key : NULL,
-                                               digest.len ? &digest : NULL,
-                                               slcf->history_age
-                                               ? slcf->history_age
-                                               : NGX_SIGNAL_HISTORY_DEFAULT_AGE));
+    /* a key is remembered as long as history is kept */
+
+    ttl = slcf->history_age ? slcf->history_age
+                            : NGX_SIGNAL_HISTORY_DEFAULT_AGE;
+
+    rc = ngx_signal_notify_publish(r, env.events, key.len ? &key : NULL,
+                                   digest.len ? &digest : NULL, ttl);
+
+    ngx_http_finalize_request(r, rc);
 }
 
 
