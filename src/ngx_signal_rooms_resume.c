@@ -315,12 +315,13 @@ ngx_signal_rooms_replay(ngx_signal_member_t *m, ngx_signal_position_t *want,
         s->protocol->gap(s, &m->room->sn.str, &gap);
 
     } else if (h->gap) {
+        /* the position after the gap: what follows is after gap_to */
+        m->pos.seq = h->gap_to;
+
         gap.now = m->pos;
         gap.from = want->seq + 1;
         gap.to = h->gap_to;
         s->protocol->gap(s, &m->room->sn.str, &gap);
-
-        m->pos.seq = h->gap_to;
 
     } else {
         m->pos.seq = want->seq;
