@@ -56,6 +56,12 @@ static ngx_conf_num_bounds_t  ngx_signal_refresh_rate_bounds = {
     ngx_conf_check_num_bounds, 1, 10000
 };
 
+static ngx_conf_bitmask_t  ngx_signal_transports[] = {
+    { ngx_string("websocket"), NGX_SIGNAL_TRANSPORT_WEBSOCKET },
+    { ngx_string("eventsource"), NGX_SIGNAL_TRANSPORT_EVENTSOURCE },
+    { ngx_null_string, 0 }
+};
+
 #define NGX_SIGNAL_ANY_CONF                                                  \
     (NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF)
 
@@ -103,6 +109,13 @@ static ngx_command_t  ngx_signal_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("signal_transports"),
+      NGX_SIGNAL_ANY_CONF|NGX_CONF_1MORE,
+      ngx_conf_set_bitmask_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_signal_loc_conf_t, transports),
+      &ngx_signal_transports },
 
     { ngx_string("signal_notify"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -533,6 +546,9 @@ ngx_signal_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->subscribe_rate, prev->subscribe_rate,
                               20);
     ngx_conf_merge_uint_value(conf->refresh_rate, prev->refresh_rate, 6);
+    ngx_conf_merge_bitmask_value(conf->transports, prev->transports,
+                                 (NGX_CONF_BITMASK_SET
+                                  |NGX_SIGNAL_TRANSPORT_WEBSOCKET));
     ngx_conf_merge_uint_value(conf->history, prev->history,
                               NGX_SIGNAL_HISTORY_DEFAULT);
     ngx_conf_merge_value(conf->history_age, prev->history_age,

@@ -26,6 +26,10 @@
 
 #define NGX_SIGNAL_MAX_NAME_LENGTH       1024
 
+/* signal_transports (NGX_CONF_BITMASK_SET is bit 0) */
+#define NGX_SIGNAL_TRANSPORT_WEBSOCKET   0x0002
+#define NGX_SIGNAL_TRANSPORT_EVENTSOURCE 0x0004
+
 /* signal_history: the bounds, and what applies without the directive */
 #define NGX_SIGNAL_HISTORY_MAX           100000
 #define NGX_SIGNAL_HISTORY_MAX_AGE       (7 * 86400)
@@ -77,6 +81,7 @@ typedef struct {
 
 typedef struct {
     ngx_signal_protocol_t      *protocol;         /* signal_websocket */
+    ngx_uint_t                  transports;       /* signal_transports */
     ngx_array_t                *join;             /* ngx_signal_tpl_t */
     ngx_array_t                *allow_subscribe;  /* ngx_signal_tpl_t */
     ngx_array_t                *subprotocols;     /* ngx_str_t */

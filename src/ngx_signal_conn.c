@@ -13,6 +13,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_signal_conn.h"
+#include "ngx_signal_http.h"
 #include "ngx_signal_status.h"
 #include "ngx_signal_zone.h"
 
@@ -30,11 +31,60 @@ static void ngx_signal_conn_control(ngx_signal_session_t *s,
     ngx_uint_t opcode, u_char *data, size_t len);
 static void ngx_signal_conn_send_close(ngx_signal_session_t *s,
     ngx_uint_t code, u_char *payload, size_t len);
+static ngx_int_t ngx_signal_conn_accept(ngx_signal_session_t *s);
 static ngx_int_t ngx_signal_conn_shutdown(ngx_signal_session_t *s);
 static ngx_int_t ngx_signal_conn_go_away(ngx_signal_session_t *s);
 
 
 static u_char             ngx_signal_read_buf[16384];
+
+
+ngx_signal_transport_t  ngx_signal_ws_transport = {
+    "WebSocket",
+    ngx_signal_conn_accept,
+    ngx_signal_conn_read,
+    ngx_signal_conn_write,
+    ngx_signal_conn_ping,
+    ngx_signal_conn_fail,
+    0
+};
+
+
+/* the 101 answer: from here on the connection speaks WebSocket */
+
+static ngx_int_t
+ngx_signal_conn_accept(ngx_signal_session_t *s)
+{
+    ngx_int_t            rc;
+    ngx_http_request_t  *r;
+
+    r = s->request;
+
+    r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
+    ngx_str_set(&r->headers_out.status_line, "101 Switching Protocols");
+    r->headers_out.content_length_n = -1;
+    r->keepalive = 0;
+
+    if (ngx_signal_http_add_header(r, "Upgrade", (u_char *) "websocket", 9)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_send_special(r, NGX_HTTP_FLUSH) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    s->connection->log->action = "in WebSocket session";
+
+    return NGX_OK;
+}
 
 
 /* NGX_DONE: the session ends */

@@ -18,6 +18,9 @@
 #include "ngx_signal_session.h"
 
 
+extern ngx_signal_transport_t  ngx_signal_ws_transport;
+
+
 ngx_int_t ngx_signal_conn_read(ngx_signal_session_t *s);
 ngx_int_t ngx_signal_conn_write(ngx_signal_session_t *s);
 ngx_int_t ngx_signal_conn_ping(ngx_signal_session_t *s);

@@ -26,7 +26,18 @@
 extern ngx_signal_protocol_t  ngx_signal_native_protocol;
 
 
+/* a subscribed or gap message's JSON, at most (a room and an id) */
+#define NGX_SIGNAL_NATIVE_MAX_JSON                                          \
+    (NGX_SIGNAL_MAX_NAME_LENGTH + NGX_SIGNAL_NATIVE_MAX_ID_RAW + 192)
+
+
 /* what it sends (ngx_signal_native_out.c) */
+size_t ngx_signal_native_event_size(ngx_signal_delivery_t *d);
+u_char *ngx_signal_native_event_json(u_char *p, ngx_signal_delivery_t *d);
+u_char *ngx_signal_native_subscribed_json(u_char *p, ngx_str_t *room,
+    ngx_str_t *id, ngx_signal_position_t *pos);
+u_char *ngx_signal_native_gap_json(u_char *p, ngx_str_t *room,
+    ngx_signal_gap_t *gap);
 ngx_signal_frame_t *ngx_signal_native_event(ngx_signal_delivery_t *d,
     ngx_log_t *log);
 void ngx_signal_native_subscribed(ngx_signal_session_t *s, ngx_str_t *room,

@@ -18,8 +18,30 @@
 
 /*
  * {"type":"event","room":"<room>","event":"<event>","data":<data>,
- *  "seq":<seq>,"epoch":"<epoch>"} in one text frame
+ *  "seq":<seq>,"epoch":"<epoch>"}: the JSON text of an event, at most
+ * ngx_signal_native_event_size() bytes; every transport frames it
  */
+
+size_t
+ngx_signal_native_event_size(ngx_signal_delivery_t *d)
+{
+    return sizeof("{\"type\":\"event\",\"room\":\"\",\"event\":\"\","
+                  "\"data\":,\"seq\":,\"epoch\":\"0123456789abcdef\"}") - 1
+           + d->room.len + d->event.len + d->data.len + NGX_INT64_LEN;
+}
+
+
+u_char *
+ngx_signal_native_event_json(u_char *p, ngx_signal_delivery_t *d)
+{
+    return ngx_sprintf(p, "{\"type\":\"event\",\"room\":\"%V\","
+                       "\"event\":\"%V\",\"data\":%V,\"seq\":%uL,"
+                       "\"epoch\":\"%016xL\"}", &d->room, &d->event,
+                       &d->data, d->seq, d->epoch);
+}
+
+
+/* the event in one WebSocket text frame */
 
 ngx_signal_frame_t *
 ngx_signal_native_event(ngx_signal_delivery_t *d, ngx_log_t *log)
@@ -28,22 +50,15 @@ ngx_signal_native_event(ngx_signal_delivery_t *d, ngx_log_t *log)
     size_t               len;
     ngx_signal_frame_t  *f;
 
-    len = sizeof("{\"type\":\"event\",\"room\":\"\",\"event\":\"\","
-                 "\"data\":,\"seq\":,\"epoch\":\"0123456789abcdef\"}") - 1
-          + d->room.len + d->event.len + d->data.len + NGX_INT64_LEN;
-
-    f = ngx_signal_out_frame_alloc(NGX_SIGNAL_WS_MAX_HEADER + len, log);
+    f = ngx_signal_out_frame_alloc(NGX_SIGNAL_WS_MAX_HEADER
+                                   + ngx_signal_native_event_size(d), log);
     if (f == NULL) {
         return NULL;
     }
 
     /* write the payload after the largest header, then place the header */
 
-    p = f->data + NGX_SIGNAL_WS_MAX_HEADER;
-
-    p = ngx_sprintf(p, "{\"type\":\"event\",\"room\":\"%V\",\"event\":\"%V\","
-                    "\"data\":%V,\"seq\":%uL,\"epoch\":\"%016xL\"}",
-                    &d->room, &d->event, &d->data, d->seq, d->epoch);
+    p = ngx_signal_native_event_json(f->data + NGX_SIGNAL_WS_MAX_HEADER, d);
 
     len = p - (f->data + NGX_SIGNAL_WS_MAX_HEADER);
 
@@ -62,15 +77,11 @@ ngx_signal_native_event(ngx_signal_delivery_t *d, ngx_log_t *log)
  * seq.  No position for a family, or when the engine could not say.
  */
 
-void
-ngx_signal_native_subscribed(ngx_signal_session_t *s, ngx_str_t *room,
-    ngx_str_t *id, ngx_signal_position_t *pos)
+u_char *
+ngx_signal_native_subscribed_json(u_char *p, ngx_str_t *room, ngx_str_t *id,
+    ngx_signal_position_t *pos)
 {
-    u_char  *p;
-    u_char   buf[NGX_SIGNAL_MAX_NAME_LENGTH + NGX_SIGNAL_NATIVE_MAX_ID_RAW
-                 + 128];
-
-    p = ngx_sprintf(buf, "{\"type\":\"subscribed\",\"room\":\"%V\"", room);
+    p = ngx_sprintf(p, "{\"type\":\"subscribed\",\"room\":\"%V\"", room);
 
     if (pos && pos->epoch) {
         p = ngx_sprintf(p, ",\"seq\":%uL,\"epoch\":\"%016xL\"", pos->seq,
@@ -83,6 +94,19 @@ ngx_signal_native_subscribed(ngx_signal_session_t *s, ngx_str_t *room,
 
     *p++ = '}';
 
+    return p;
+}
+
+
+void
+ngx_signal_native_subscribed(ngx_signal_session_t *s, ngx_str_t *room,
+    ngx_str_t *id, ngx_signal_position_t *pos)
+{
+    u_char  *p;
+    u_char   buf[NGX_SIGNAL_NATIVE_MAX_JSON];
+
+    p = ngx_signal_native_subscribed_json(buf, room, id, pos);
+
     (void) ngx_signal_session_send_text(s, buf, p - buf);
 }
 
@@ -93,14 +117,10 @@ ngx_signal_native_subscribed(ngx_signal_session_t *s, ngx_str_t *room,
  * "epoch":"<new epoch>"} or {..."reason":"unavailable"}
  */
 
-void
-ngx_signal_native_gap(ngx_signal_session_t *s, ngx_str_t *room,
-    ngx_signal_gap_t *gap)
+u_char *
+ngx_signal_native_gap_json(u_char *p, ngx_str_t *room, ngx_signal_gap_t *gap)
 {
-    u_char  *p;
-    u_char   buf[NGX_SIGNAL_MAX_NAME_LENGTH + 192];
-
-    p = ngx_sprintf(buf, "{\"type\":\"gap\",\"room\":\"%V\",\"reason\":\"%s\"",
+    p = ngx_sprintf(p, "{\"type\":\"gap\",\"room\":\"%V\",\"reason\":\"%s\"",
                     room, gap->reason);
 
     if (gap->to) {
@@ -115,6 +135,19 @@ ngx_signal_native_gap(ngx_signal_session_t *s, ngx_str_t *room,
     }
 
     *p++ = '}';
+
+    return p;
+}
+
+
+void
+ngx_signal_native_gap(ngx_signal_session_t *s, ngx_str_t *room,
+    ngx_signal_gap_t *gap)
+{
+    u_char  *p;
+    u_char   buf[NGX_SIGNAL_NATIVE_MAX_JSON];
+
+    p = ngx_signal_native_gap_json(buf, room, gap);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
                    "signal: gap in \"%V\": %s", room, gap->reason);

@@ -18,7 +18,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_signal_session.h"
-#include "ngx_signal_conn.h"
 #include "ngx_signal_engine.h"
 #include "ngx_signal_http.h"
 #include "ngx_signal_rooms.h"
@@ -52,7 +51,8 @@ static void ngx_signal_session_close_timeout(ngx_event_t *ev);
  */
 
 ngx_signal_session_t *
-ngx_signal_session_create(ngx_http_request_t *r)
+ngx_signal_session_create(ngx_http_request_t *r,
+    ngx_signal_transport_t *transport, ngx_signal_protocol_t *protocol)
 {
     ngx_pool_cleanup_t    *cln;
     ngx_signal_session_t  *s;
@@ -70,6 +70,9 @@ ngx_signal_session_create(ngx_http_request_t *r)
     cln->handler = ngx_signal_session_cleanup;
     cln->data = s;
 
+    s->transport = transport;
+    s->protocol = protocol;
+
     ngx_http_set_ctx(r, s, ngx_signal_module);
 
     return s;
@@ -83,6 +86,7 @@ ngx_signal_session_start(ngx_http_request_t *r, ngx_array_t *join,
     ngx_int_t              rc;
     ngx_str_t              arg;
     const char            *err;
+    ngx_table_elt_t       *h;
     ngx_signal_session_t  *s;
 
     /* made by the handshake, which may have verified a token into it */
@@ -119,6 +123,18 @@ ngx_signal_session_start(ngx_http_request_t *r, ngx_array_t *join,
             return ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST,
                                          "bad_resume", "the \"resume\" "
                                          "argument %s", err);
+        }
+    }
+
+    if (s->transport->stream) {
+        /*
+         * A browser's own reconnection: the last id it got, newer than
+         * the URL's "resume"; an id this server did not send is ignored.
+         */
+        h = ngx_signal_http_find_header(r, "last-event-id", 13, NULL);
+
+        if (h && h->value.len) {
+            (void) ngx_signal_rooms_resume_arg(s, &h->value, r->pool);
         }
     }
 
@@ -241,7 +257,6 @@ ngx_signal_session_init(ngx_http_request_t *r, ngx_signal_session_t *s,
     s->request = r;
     s->connection = c;
     s->conf = slcf;
-    s->protocol = slcf->protocol;
     s->allow = allow;
     ngx_signal_out_init(&s->out);
     ngx_queue_init(&s->members);
@@ -437,7 +452,7 @@ ngx_signal_session_expired(ngx_event_t *ev)
     ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
                   "signal: the connection's token expired, closing");
 
-    ngx_signal_conn_fail(s, NGX_SIGNAL_CLOSE_TOKEN_EXPIRED, "token expired");
+    s->transport->fail(s, NGX_SIGNAL_CLOSE_TOKEN_EXPIRED, "token expired");
 }
 
 
@@ -491,7 +506,7 @@ ngx_signal_bucket_take(ngx_signal_bucket_t *b, ngx_uint_t rate,
 }
 
 
-/* the 101 answer: from here on the connection speaks WebSocket */
+/* the response head (101 for WebSocket): from here on the session lives */
 
 static ngx_int_t
 ngx_signal_session_accept(ngx_signal_session_t *s)
@@ -503,32 +518,15 @@ ngx_signal_session_accept(ngx_signal_session_t *s)
     r = s->request;
     c = s->connection;
 
-    r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
-    ngx_str_set(&r->headers_out.status_line, "101 Switching Protocols");
-    r->headers_out.content_length_n = -1;
-    r->keepalive = 0;
+    rc = s->transport->accept(s);
 
-    if (ngx_signal_http_add_header(r, "Upgrade", (u_char *) "websocket", 9)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK) {
+    if (rc != NGX_OK) {
         return rc;
     }
 
-    if (ngx_http_send_special(r, NGX_HTTP_FLUSH) == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    c->log->action = "in WebSocket session";
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                   "signal: 101 sent, %ui rooms, user \"%V\"", s->nrooms,
-                   &s->user);
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "signal: %s session open, %ui rooms, user \"%V\"",
+                   s->transport->name, s->nrooms, &s->user);
 
     c->read->handler = ngx_signal_session_read_handler;
     c->write->handler = ngx_signal_session_write_handler;
@@ -549,7 +547,7 @@ ngx_signal_session_accept(ngx_signal_session_t *s)
      * A client that resumes (even from nowhere, "?resume=") hears where
      * it is in each room it joined, after what it missed there.
      */
-    ngx_signal_rooms_place_all(s, s->resuming);
+    ngx_signal_rooms_place_all(s, s->resuming || s->transport->stream);
 
     r->main->count++;
 
@@ -576,7 +574,7 @@ ngx_signal_session_accept(ngx_signal_session_t *s)
 void
 ngx_signal_session_read(ngx_signal_session_t *s)
 {
-    if (ngx_signal_conn_read(s) == NGX_DONE) {
+    if (s->transport->read(s) == NGX_DONE) {
         ngx_signal_session_finalize(s);
     }
 }
@@ -585,7 +583,7 @@ ngx_signal_session_read(ngx_signal_session_t *s)
 void
 ngx_signal_session_write(ngx_signal_session_t *s)
 {
-    if (ngx_signal_conn_write(s) == NGX_DONE) {
+    if (s->transport->write(s) == NGX_DONE) {
         ngx_signal_session_finalize(s);
         return;
     }
@@ -626,7 +624,7 @@ ngx_signal_session_ping_handler(ngx_event_t *ev)
 {
     ngx_signal_session_t  *s = ev->data;
 
-    if (ngx_signal_conn_ping(s) == NGX_DONE) {
+    if (s->transport->ping(s) == NGX_DONE) {
         ngx_signal_session_finalize(s);
     }
 }

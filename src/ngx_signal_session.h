@@ -22,6 +22,28 @@
 #include "ngx_signal_ws_parse.h"
 
 
+/*
+ * How a session talks to its client: WebSocket (ngx_signal_conn.c) or
+ * Server-Sent Events (ngx_signal_sse.c).  Each function that may end the
+ * connection returns NGX_DONE and the session finalizes it; fail() only
+ * starts a close and never ends anything itself.
+ */
+typedef struct {
+    const char                 *name;
+
+    /* the response head that opens the session (101, 200) */
+    ngx_int_t                 (*accept)(ngx_signal_session_t *s);
+    ngx_int_t                 (*read)(ngx_signal_session_t *s);
+    ngx_int_t                 (*write)(ngx_signal_session_t *s);
+    ngx_int_t                 (*ping)(ngx_signal_session_t *s);
+    void                      (*fail)(ngx_signal_session_t *s,
+                                      ngx_uint_t code, const char *reason);
+
+    /* a one-way stream: positions are always told, Last-Event-ID read */
+    unsigned                    stream:1;
+} ngx_signal_transport_t;
+
+
 /* a token bucket: what a client may do so often */
 typedef struct {
     ngx_msec_t                  time;         /* of the last refill */
@@ -38,6 +60,7 @@ struct ngx_signal_session_s {
     ngx_http_request_t         *request;       /* NULL once detached */
     ngx_connection_t           *connection;
     ngx_signal_loc_conf_t      *conf;
+    ngx_signal_transport_t     *transport;
     ngx_signal_protocol_t      *protocol;
 
     ngx_signal_ws_reader_t      reader;
@@ -75,7 +98,8 @@ struct ngx_signal_session_s {
 };
 
 
-ngx_signal_session_t *ngx_signal_session_create(ngx_http_request_t *r);
+ngx_signal_session_t *ngx_signal_session_create(ngx_http_request_t *r,
+    ngx_signal_transport_t *transport, ngx_signal_protocol_t *protocol);
 ngx_int_t ngx_signal_session_start(ngx_http_request_t *r,
     ngx_array_t *join, ngx_array_t *allow);
 void ngx_signal_session_ready(ngx_signal_session_t *s);
