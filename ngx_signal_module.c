@@ -395,6 +395,9 @@ static ngx_http_module_t  ngx_signal_module_ctx = {
 };
 
 
+ngx_connection_t  ngx_signal_no_connection;
+
+
 ngx_module_t  ngx_signal_module = {
     NGX_MODULE_V1,
     &ngx_signal_module_ctx,                /* module context */
@@ -640,6 +643,8 @@ ngx_signal_init_process(ngx_cycle_t *cycle)
     if (smcf == NULL || smcf->zone == NULL) {
         return NGX_OK;
     }
+
+    ngx_signal_no_connection.fd = (ngx_socket_t) -1;
 
     ngx_signal_rooms_init();
 

@@ -117,5 +117,11 @@ typedef struct {
 
 extern ngx_module_t  ngx_signal_module;
 
+/*
+ * The .data of timers that belong to no connection: nginx's debug log
+ * reads an event's data as a connection (its fd).
+ */
+extern ngx_connection_t  ngx_signal_no_connection;
+
 
 #endif /* _NGX_SIGNAL_COMMON_H_INCLUDED_ */

@@ -85,6 +85,13 @@ struct ngx_signal_publish_s {
 
 typedef struct ngx_signal_history_s  ngx_signal_history_t;
 
+/*
+ * What an event costs max_bytes beyond its names and data: the frame
+ * around them (the JSON, the seq and epoch, a WebSocket header or an
+ * event stream's id line).
+ */
+#define NGX_SIGNAL_HISTORY_OVERHEAD  160
+
 typedef void (*ngx_signal_history_done_pt)(ngx_signal_history_t *h);
 
 struct ngx_signal_history_s {

@@ -94,6 +94,7 @@ ngx_signal_redis_init_worker(ngx_cycle_t *cycle)
     ngx_signal_redis_sub.down = ngx_signal_redis_sub_down;
 
     ngx_signal_redis_heartbeat_ev.handler = ngx_signal_redis_presence_heartbeat;
+    ngx_signal_redis_heartbeat_ev.data = &ngx_signal_no_connection;
     ngx_signal_redis_heartbeat_ev.log = cycle->log;
     ngx_signal_redis_heartbeat_ev.cancelable = 1;
 

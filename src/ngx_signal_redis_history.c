@@ -220,7 +220,8 @@ ngx_signal_redis_history_events(ngx_signal_history_t *h, redisReply *list)
             return NGX_ERROR;
         }
 
-        len = h->room.len + el[i - 2]->len + el[i - 1]->len;
+        len = NGX_SIGNAL_HISTORY_OVERHEAD + 2 * h->room.len
+              + el[i - 2]->len + el[i - 1]->len;
 
         if (size + len > h->max_bytes) {
             /* this one and the older ones are left out */

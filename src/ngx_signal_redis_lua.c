@@ -97,21 +97,50 @@ const char  ngx_signal_redis_library[] =
      * history, stream signal:h:<room> with one entry per seq (id
      * "<seq>-0"): t (when it expires, ms), e and d, or x for an event
      * kept out of history.  A room without an epoch is new, or its data
-     * was lost: a new epoch (the time, 16 hex digits), seq from 1.
+     * was lost: a new epoch (the time, 16 hex digits), seq from 1.  A
+     * room only read (a client subscribed, nothing was published) is
+     * forgotten a day after its last read: clients cannot fill Redis
+     * with rooms by subscribing.
      */
     "local function now_ms()\n"
     "  local t = redis.call('TIME')\n"
     "  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), t\n"
     "end\n"
-    "local function room_epoch(room)\n"
+    "local function room_epoch(room, ttl)\n"
     "  local key = 'signal:room:' .. room\n"
     "  local ep = redis.call('HGET', key, 'epoch')\n"
-    "  if ep then return ep end\n"
+    "  if ep then\n"
+    "    if ttl and redis.call('PTTL', key) > 0 then\n"
+    "      redis.call('PEXPIRE', key, ttl)\n"
+    "    end\n"
+    "    return ep\n"
+    "  end\n"
     "  local _, t = now_ms()\n"
     "  ep = string.format('%08x%08x', tonumber(t[1]), tonumber(t[2]))\n"
     "  redis.call('DEL', key, 'signal:h:' .. room)\n"
     "  redis.call('HSET', key, 'epoch', ep, 'seq', 0)\n"
+    "  if ttl then redis.call('PEXPIRE', key, ttl) end\n"
     "  return ep\n"
+    "end\n"
+    /* what another program left under a room's keys stops it, untouched */
+    "local function keys_ok(args, from, step)\n"
+    "  for i = from, #args, step do\n"
+    "    local key = 'signal:room:' .. args[i]\n"
+    "    local kt = redis.call('TYPE', key).ok\n"
+    "    local ht = redis.call('TYPE', 'signal:h:' .. args[i]).ok\n"
+    "    local f = kt == 'hash' and redis.call('HMGET', key, 'seq', 'epoch')\n"
+    "      or {}\n"
+    "    if (kt ~= 'none' and kt ~= 'hash') or (ht ~= 'none' and ht ~= "
+    "'stream')\n"
+    "       or (f[1] and not tostring(f[1]):match('^%d+$'))\n"
+    "       or (f[2] and not tostring(f[2]):match('^' .. "
+    "string.rep('%x', 16) .. '$'))\n"
+    "    then\n"
+    "      return redis.error_reply('ERR ' .. key .. ' or signal:h:' .. "
+    "args[i] .. ' holds what this module did not write there')\n"
+    "    end\n"
+    "  end\n"
+    "  return nil\n"
     "end\n"
     "local function send(args, from, step, count, age)\n"
     "  local out = {}\n"
@@ -121,6 +150,7 @@ const char  ngx_signal_redis_library[] =
     "    local ep = room_epoch(room)\n"
     "    local key = 'signal:room:' .. room\n"
     "    local seq = redis.call('HINCRBY', key, 'seq', 1)\n"
+    "    if seq == 1 then redis.call('PERSIST', key) end\n"
     "    local h = 'signal:h:' .. room\n"
     "    if count == 0 then\n"
     "      redis.call('HSET', key, 'covered', seq + 1)\n"
@@ -142,7 +172,7 @@ const char  ngx_signal_redis_library[] =
 
     /* for backends: triples, kept as signal_history's default says */
     "local function publish(keys, args)\n"
-    "  local err = check(args, 1, 3)\n"
+    "  local err = check(args, 1, 3) or keys_ok(args, 1, 3)\n"
     "  if err then return err end\n"
     "  return send(args, 1, 3, "
     NGX_SIGNAL_REDIS_STR(NGX_SIGNAL_HISTORY_DEFAULT) ", "
@@ -151,7 +181,7 @@ const char  ngx_signal_redis_library[] =
 
     /* id, seconds, triples: published once per id within the seconds */
     "local function publish_once(keys, args)\n"
-    "  local err = check(args, 3, 3)\n"
+    "  local err = check(args, 3, 3) or keys_ok(args, 3, 3)\n"
     "  if err then return err end\n"
     "  if not redis.call('SET', 'signal:seen:' .. args[1], '1', 'NX', "
     "'EX', tonumber(args[2])) then\n"
@@ -170,7 +200,7 @@ const char  ngx_signal_redis_library[] =
      * error.  Else {"published", {seq, epoch}...}.
      */
     "local function emit(keys, args)\n"
-    "  local err = check(args, 6, 4)\n"
+    "  local err = check(args, 6, 4) or keys_ok(args, 6, 4)\n"
     "  if err then return err end\n"
     "  local idem = args[3] ~= '' and 'signal:seen:' .. args[3]\n"
     "  if idem then\n"
@@ -218,7 +248,7 @@ const char  ngx_signal_redis_library[] =
     "    return redis.error_reply('ERR signal_history takes room, since, "
     "epoch, limit')\n"
     "  end\n"
-    "  local ep = room_epoch(room)\n"
+    "  local ep = room_epoch(room, 86400000)\n"
     "  local key = 'signal:room:' .. room\n"
     "  local seq = tonumber(redis.call('HGET', key, 'seq')) or 0\n"
     "  if want == '*' then want = ep end\n"

@@ -77,6 +77,7 @@ ngx_signal_redis_subs_init(void)
                     ngx_str_rbtree_insert_value);
 
     ngx_signal_redis_sweep_ev.handler = ngx_signal_redis_sub_sweep;
+    ngx_signal_redis_sweep_ev.data = &ngx_signal_no_connection;
     ngx_signal_redis_sweep_ev.log = ngx_cycle->log;
     ngx_signal_redis_sweep_ev.cancelable = 1;
     ngx_add_timer(&ngx_signal_redis_sweep_ev, NGX_SIGNAL_REDIS_SWEEP);

@@ -47,10 +47,12 @@ typedef struct {
     ngx_signal_held_t         **held_last;
     ngx_uint_t                  nheld;
     ngx_uint_t                  attempts;
+    ngx_uint_t                  drops;      /* the engine's link dropped */
 
     unsigned                    family:1;
     unsigned                    synced:1;   /* pos is the engine's too */
-    unsigned                    holding:1;  /* recovering */
+    unsigned                    holding:1;  /* desynced or recovering */
+    unsigned                    recover_again:1;
     u_char                      name[1];
 } ngx_signal_room_t;
 
@@ -96,6 +98,7 @@ struct ngx_signal_resume_s {
     ngx_signal_history_t        h;
     ngx_signal_member_t        *member;     /* NULL: it left meanwhile */
     ngx_signal_room_t          *room;       /* recovering; NULL: freed */
+    ngx_uint_t                  drops;      /* room->drops when started */
 };
 
 

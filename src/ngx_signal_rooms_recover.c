@@ -32,6 +32,10 @@ static void ngx_signal_rooms_start(ngx_signal_room_t *room);
 static void ngx_signal_rooms_learn(ngx_signal_room_t *room);
 static void ngx_signal_rooms_learned(ngx_signal_history_t *h);
 static void ngx_signal_rooms_recovered(ngx_signal_history_t *h);
+static void ngx_signal_rooms_recovered_again(ngx_signal_room_t *room,
+    ngx_signal_history_t *h);
+static void ngx_signal_rooms_recovery_apply(ngx_signal_room_t *room,
+    ngx_signal_history_t *h);
 static void ngx_signal_rooms_recovery_end(ngx_signal_room_t *room);
 static void ngx_signal_rooms_retry(ngx_event_t *ev);
 static void ngx_signal_rooms_retry_room(ngx_signal_room_t *room);
@@ -58,10 +62,22 @@ ngx_signal_rooms_desync_all(void)
 }
 
 
+/*
+ * An exact room holds its events from now on: one that arrives first
+ * (through a family resubscribed sooner) would move its position past
+ * what its recovery must read.
+ */
+
 static void
 ngx_signal_rooms_desync(ngx_signal_room_t *room)
 {
     room->synced = 0;
+
+    if (!room->family) {
+        room->holding = 1;
+        room->drops++;
+        room->attempts = 0;
+    }
 }
 
 
@@ -78,7 +94,16 @@ ngx_signal_rooms_recover(ngx_str_t *name)
 
     room = ngx_signal_rooms_lookup(name);
 
-    if (room == NULL || room->family || room->synced || room->recovery) {
+    if (room == NULL || room->family || room->synced) {
+        return;
+    }
+
+    if (room->recovery) {
+        /* a read from before the last drop: another one after it */
+        if (room->recovery->drops != room->drops) {
+            room->recover_again = 1;
+        }
+
         return;
     }
 
@@ -90,6 +115,7 @@ static void
 ngx_signal_rooms_start(ngx_signal_room_t *room)
 {
     ngx_queue_t            *q;
+    ngx_signal_gap_t        gap;
     ngx_signal_member_t    *m;
     ngx_signal_resume_t    *ctx;
     ngx_signal_position_t   pos;
@@ -111,6 +137,7 @@ ngx_signal_rooms_start(ngx_signal_room_t *room)
 
     if (pos.epoch == 0) {
         /* nobody here has a position: from now on, once it is known */
+        ngx_signal_rooms_recovery_end(room);
         ngx_signal_rooms_learn(room);
         return;
     }
@@ -129,6 +156,10 @@ ngx_signal_rooms_start(ngx_signal_room_t *room)
     ctx = ngx_signal_rooms_resume_create(&room->sn.str, ngx_cycle->log);
 
     if (ctx == NULL) {
+        ngx_memzero(&gap, sizeof(ngx_signal_gap_t));
+        gap.reason = "unavailable";
+        ngx_signal_rooms_tell_all(room, &gap);
+        ngx_signal_rooms_recovery_end(room);
         return;
     }
 
@@ -137,8 +168,10 @@ ngx_signal_rooms_start(ngx_signal_room_t *room)
                    pos.seq);
 
     ctx->room = room;
+    ctx->drops = room->drops;
     room->recovery = ctx;
     room->holding = 1;
+    room->recover_again = 0;
 
     ctx->h.since = pos.seq;
     ctx->h.epoch = pos.epoch;
@@ -203,11 +236,9 @@ ngx_signal_rooms_learned(ngx_signal_history_t *h)
 static void
 ngx_signal_rooms_recovered(ngx_signal_history_t *h)
 {
-    ngx_uint_t              i;
-    ngx_signal_gap_t        gap;
-    ngx_signal_room_t      *room;
-    ngx_signal_resume_t    *ctx;
-    ngx_signal_delivery_t  *d;
+    ngx_signal_gap_t       gap;
+    ngx_signal_room_t     *room;
+    ngx_signal_resume_t   *ctx;
 
     ctx = h->data;
     room = ctx->room;
@@ -219,12 +250,19 @@ ngx_signal_rooms_recovered(ngx_signal_history_t *h)
 
     room->recovery = NULL;
 
+    if (ctx->drops != room->drops) {
+        ngx_signal_rooms_recovered_again(room, h);
+        ngx_destroy_pool(h->pool);
+        return;
+    }
+
     if (h->failed || h->now_epoch == 0) {
 
         if (++room->attempts < NGX_SIGNAL_RECOVERY_ATTEMPTS) {
             /* the engine is not back yet: still holding, try again */
             if (!ngx_signal_rooms_retry_ev.timer_set) {
                 ngx_signal_rooms_retry_ev.handler = ngx_signal_rooms_retry;
+                ngx_signal_rooms_retry_ev.data = &ngx_signal_no_connection;
                 ngx_signal_rooms_retry_ev.log = ngx_cycle->log;
                 ngx_signal_rooms_retry_ev.cancelable = 1;
                 ngx_add_timer(&ngx_signal_rooms_retry_ev,
@@ -245,26 +283,59 @@ ngx_signal_rooms_recovered(ngx_signal_history_t *h)
         ngx_signal_rooms_tell_all(room, &gap);
 
     } else {
-        ngx_signal_rooms_recovery_gaps(room, h);
-
-        d = h->events->elts;
-
-        for (i = 0; i < h->events->nelts; i++) {
-            if (ngx_signal_rooms_dispatch(room, &d[i], h->log) != NGX_OK) {
-                break;
-            }
-        }
-
-        if (h->events->nelts) {
-            ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
-                          "signal: \"%V\" recovered %ui events",
-                          &room->sn.str, h->events->nelts);
-        }
+        ngx_signal_rooms_recovery_apply(room, h);
     }
 
     ngx_signal_rooms_recovery_end(room);
 
     ngx_destroy_pool(h->pool);
+}
+
+
+/*
+ * The link dropped again while the history was read: what it read is
+ * delivered, and a read from there follows once the room's events reach
+ * this worker again (now, or when resubscribed).
+ */
+
+static void
+ngx_signal_rooms_recovered_again(ngx_signal_room_t *room,
+    ngx_signal_history_t *h)
+{
+    if (!h->failed && h->now_epoch) {
+        ngx_signal_rooms_recovery_apply(room, h);
+    }
+
+    if (room->recover_again) {
+        ngx_signal_rooms_start(room);
+    }
+}
+
+
+/* what a read found: the members' gaps, then the events, in order */
+
+static void
+ngx_signal_rooms_recovery_apply(ngx_signal_room_t *room,
+    ngx_signal_history_t *h)
+{
+    ngx_uint_t              i;
+    ngx_signal_delivery_t  *d;
+
+    ngx_signal_rooms_recovery_gaps(room, h);
+
+    d = h->events->elts;
+
+    for (i = 0; i < h->events->nelts; i++) {
+        if (ngx_signal_rooms_dispatch(room, &d[i], h->log) != NGX_OK) {
+            break;
+        }
+    }
+
+    if (h->events->nelts) {
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "signal: \"%V\" recovered %ui events",
+                      &room->sn.str, h->events->nelts);
+    }
 }
 
 
@@ -291,7 +362,9 @@ ngx_signal_rooms_retry(ngx_event_t *ev)
 static void
 ngx_signal_rooms_retry_room(ngx_signal_room_t *room)
 {
-    if (room->holding && room->recovery == NULL) {
+    /* (a room desynced since waits for its resubscription: attempts 0) */
+
+    if (room->holding && room->recovery == NULL && room->attempts) {
         ngx_signal_rooms_start(room);
     }
 }
@@ -479,6 +552,7 @@ ngx_signal_rooms_forget(ngx_signal_room_t *room)
     }
 
     room->holding = 0;
+    room->recover_again = 0;
 
     for (held = room->held; held; held = next) {
         next = held->next;

@@ -69,8 +69,10 @@ ngx_signal_rooms_place(ngx_signal_member_t *m)
 
     wait = ngx_signal_rooms_wait(m);
 
+    /* the read may outlive the connection: not the connection's log */
+
     ctx = wait ? ngx_signal_rooms_resume_create(&room->sn.str,
-                                                s->connection->log)
+                                                ngx_cycle->log)
                : NULL;
 
     if (ctx == NULL) {

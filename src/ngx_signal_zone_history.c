@@ -268,7 +268,8 @@ ngx_signal_zone_history_copy(ngx_signal_history_t *h,
          q = ngx_queue_prev(q))
     {
         rec = ngx_queue_data(q, ngx_signal_record_t, in_room);
-        len = rec->room_len + rec->event_len + rec->data_len;
+        len = NGX_SIGNAL_HISTORY_OVERHEAD + 2 * rec->room_len
+              + rec->event_len + rec->data_len;
 
         if (rec->seq <= since) {
             break;

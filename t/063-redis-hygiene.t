@@ -85,7 +85,7 @@ $a->write_file_expand('nginx.conf', $conf);
 $b->write_file_expand('nginx.conf', $conf);
 
 $redis->start();
-$a->run()->plan(19 + 3);
+$a->run()->plan(19 + 3 + 5);
 $b->run()->checked_too();
 
 my $DAY = 86400000;
@@ -138,6 +138,35 @@ ok(wait_keys(sub { $_[0] > 0 && $_[0] <= $MINUTE }),
     'the connection left: all 30 keys expire within a minute')
     or diag(join(' ', map { pttl($_) } @junk));
 
+# their positions, read when they were subscribed: kept a day after the
+# last read, for ever once something is published there
+
+my @rttl = map { room_pttl($_) } @junk;
+is(scalar(grep { $_ > $DAY - $MINUTE && $_ <= $DAY } @rttl), 30,
+    'the 30 rooms only read: their signal:room keys expire within a day')
+    or diag("@rttl");
+
+my $r = $a->notify('/notify', qq({"room":"$junk[0]","event":"e"}));
+is($r->{status} . ' ' . room_pttl($junk[0]), '202 -1',
+    'something published to one of them: its key is kept');
+
+# what another program left under a room's keys: nothing is published,
+# also to the rooms before it in the batch
+
+$redis->cli('-n', 3, 'SET', 'signal:room:g2', 'garbage');
+$redis->cli('-n', 3, 'SET', 'signal:h:g4', 'garbage');
+my $g1 = $a->ws_ok('/ws?r=g1');
+for my $bad ('g2', 'g4') {
+    $r = $a->notify('/notify', '{"events":[{"room":"g1","event":"e"},'
+        . qq({"room":"$bad","event":"e"}]}));
+    like($r->{status} . ' ' . ($r->{body} // ''), qr/^50\d .*$bad/,
+        "a batch to g1 and $bad, whose key holds a string: refused, "
+        . 'naming the room');
+}
+ok($g1->expect_nothing(0.3) && room_pttl('g1') != -1,
+    'nothing of the batches was published to g1');
+$g1->close();
+
 # Redis stops answering (SIGSTOP): the links see it
 
 my $member = $a->ws_ok('/ws?r=s');
@@ -155,7 +184,7 @@ ok(defined $dt, 'Redis stopped: the links of host A are not ready')
 ok(defined $dt && $dt < 2.0, 'within 2 x signal_redis_command_timeout '
     . '+ margin (' . (defined $dt ? sprintf('%.2fs', $dt) : 'never') . ')');
 
-my $r = $a->notify('/notify', '{"room":"s","event":"lost"}');
+$r = $a->notify('/notify', '{"room":"s","event":"lost"}');
 is($r->{status} . ' ' . ($r->{json}{error} // ''), '503 redis_unavailable',
     'notify meanwhile: 503 redis_unavailable (nothing sent)');
 
@@ -181,6 +210,12 @@ ok($member->expect_nothing(0.2), 'the event of the stall was not published');
 $redis->stop();
 
 ###############################################################################
+
+# PTTL of a room's position key (-2: no key, -1: kept)
+sub room_pttl {
+    my $v = $redis->cli('-n', 3, 'PTTL', "signal:room:$_[0]");
+    return $v =~ /^(-?\d+)/ ? $1 : -3;
+}
 
 # PTTL of a room's presence key (-2: no key)
 sub pttl {
