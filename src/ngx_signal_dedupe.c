@@ -162,9 +162,15 @@ ngx_signal_dedupe_seen(ngx_signal_zone_seen_t *seen,
         return NGX_DECLINED;
     }
 
-    if (!seen->published || seen->n != pub->n) {
-        /* the first is on its way (another worker), or could not be kept */
+    if (!seen->published) {
+        /* the first is on its way (another worker) */
         pub->result = NGX_SIGNAL_IN_PROGRESS;
+        return NGX_DECLINED;
+    }
+
+    if (seen->result == NULL || seen->n != pub->n) {
+        /* published, but the zone had no space for its positions */
+        pub->result = NGX_SIGNAL_DUPLICATE;
         return NGX_DECLINED;
     }
 
