@@ -21,6 +21,8 @@
 #include "ngx_signal_redis.h"
 
 
+static void ngx_signal_redis_link_state(ngx_signal_redis_link_t *link,
+    ngx_signal_redis_state_e state);
 static void ngx_signal_redis_connect(ngx_signal_redis_link_t *link);
 static void ngx_signal_redis_add_read(void *data);
 static void ngx_signal_redis_del_read(void *data);
@@ -53,6 +55,17 @@ ngx_signal_redis_link_state_name(ngx_signal_redis_state_e state)
     };
 
     return names[state];
+}
+
+
+/* every change is in signal_status at once (a step can fail silently) */
+
+static void
+ngx_signal_redis_link_state(ngx_signal_redis_link_t *link,
+    ngx_signal_redis_state_e state)
+{
+    link->state = state;
+    ngx_signal_redis_report();
 }
 
 
@@ -107,7 +120,7 @@ ngx_signal_redis_link_stop(ngx_signal_redis_link_t *link)
         redisAsyncFree(ac);
     }
 
-    link->state = NGX_SIGNAL_REDIS_DOWN;
+    ngx_signal_redis_link_state(link, NGX_SIGNAL_REDIS_DOWN);
 }
 
 
@@ -163,7 +176,7 @@ ngx_signal_redis_connect(ngx_signal_redis_link_t *link)
 
     link->ac = ac;
     link->conn = c;
-    link->state = NGX_SIGNAL_REDIS_CONNECTING;
+    ngx_signal_redis_link_state(link, NGX_SIGNAL_REDIS_CONNECTING);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "signal: redis %s connection: connecting to %V",
@@ -334,7 +347,7 @@ ngx_signal_redis_setup(ngx_signal_redis_link_t *link)
     case NGX_SIGNAL_REDIS_CONNECTING:
 
         if (conf->password.len) {
-            link->state = NGX_SIGNAL_REDIS_AUTH;
+            ngx_signal_redis_link_state(link, NGX_SIGNAL_REDIS_AUTH);
 
             if (conf->user.len) {
                 rc = redisAsyncCommand(link->ac,
@@ -360,7 +373,7 @@ ngx_signal_redis_setup(ngx_signal_redis_link_t *link)
         /* channels are not per database: the subscriber needs no SELECT */
 
         if (conf->db && !link->subscriber) {
-            link->state = NGX_SIGNAL_REDIS_SELECT;
+            ngx_signal_redis_link_state(link, NGX_SIGNAL_REDIS_SELECT);
             rc = redisAsyncCommand(link->ac, ngx_signal_redis_setup_reply,
                                    link, "SELECT %d", (int) conf->db);
             break;
@@ -371,7 +384,7 @@ ngx_signal_redis_setup(ngx_signal_redis_link_t *link)
     case NGX_SIGNAL_REDIS_SELECT:
 
         if (!link->subscriber) {
-            link->state = NGX_SIGNAL_REDIS_LOAD;
+            ngx_signal_redis_link_state(link, NGX_SIGNAL_REDIS_LOAD);
             rc = redisAsyncCommand(link->ac, ngx_signal_redis_setup_reply,
                                    link, "FUNCTION LOAD REPLACE %s",
                                    ngx_signal_redis_library);
@@ -382,7 +395,7 @@ ngx_signal_redis_setup(ngx_signal_redis_link_t *link)
 
     default:
 
-        link->state = NGX_SIGNAL_REDIS_READY;
+        ngx_signal_redis_link_state(link, NGX_SIGNAL_REDIS_READY);
         link->backoff = 0;
         link->failures = 0;
 
@@ -478,7 +491,7 @@ ngx_signal_redis_lost(ngx_signal_redis_link_t *link, const char *why)
     ngx_signal_redis_state_e   was;
 
     was = link->state;
-    link->state = NGX_SIGNAL_REDIS_DOWN;
+    ngx_signal_redis_link_state(link, NGX_SIGNAL_REDIS_DOWN);
 
     if (link->setup_timer.timer_set) {
         ngx_del_timer(&link->setup_timer);
