@@ -616,7 +616,7 @@ ngx_signal_jwt_claims(ngx_signal_jwt_conf_t *jc, ngx_signal_jwt_t *jwt,
             return NGX_DECLINED;
         }
 
-        if (now > t + jc->leeway) {
+        if (now >= t + jc->leeway) {
             *reason = "the token has expired";
             return NGX_DECLINED;
         }
