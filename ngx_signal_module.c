@@ -59,6 +59,7 @@ static ngx_conf_num_bounds_t  ngx_signal_refresh_rate_bounds = {
 static ngx_conf_bitmask_t  ngx_signal_transports[] = {
     { ngx_string("websocket"), NGX_SIGNAL_TRANSPORT_WEBSOCKET },
     { ngx_string("eventsource"), NGX_SIGNAL_TRANSPORT_EVENTSOURCE },
+    { ngx_string("longpoll"), NGX_SIGNAL_TRANSPORT_LONGPOLL },
     { ngx_null_string, 0 }
 };
 

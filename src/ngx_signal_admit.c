@@ -16,6 +16,7 @@
 #include "ngx_signal_access.h"
 #include "ngx_signal_http.h"
 #include "ngx_signal_name.h"
+#include "ngx_signal_rooms.h"
 
 
 #define NGX_SIGNAL_JWT_INVALID  "Bearer error=\"invalid_token\""
@@ -81,6 +82,87 @@ ngx_signal_admit(ngx_http_request_t *r, ngx_signal_session_t *s,
                                     "signal_join names more rooms than "
                                     "signal_max_rooms_per_connection");
         return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * ?rooms=a,b,prefix:* (URL-encoded): rooms to join as well, each allowed
+ * by signal_allow_subscribe (event streams and polls cannot subscribe
+ * later).
+ * NGX_OK, or NGX_DECLINED with the answer's status in *rc.
+ */
+
+ngx_int_t
+ngx_signal_admit_more_rooms(ngx_http_request_t *r, ngx_array_t *join,
+    ngx_array_t *allow, ngx_int_t *rc)
+{
+    u_char                 *text, *dst, *p, *last, *end;
+    ngx_str_t               arg, room, *added;
+    const char             *err;
+    ngx_signal_loc_conf_t  *slcf;
+
+    if (ngx_http_arg(r, (u_char *) "rooms", 5, &arg) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);
+
+    text = ngx_pnalloc(r->pool, arg.len);
+    if (text == NULL) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
+    }
+
+    dst = text;
+    p = arg.data;
+    ngx_unescape_uri(&dst, &p, arg.len, 0);
+    last = dst;
+
+    for (p = text; p < last; p = end + 1) {
+
+        end = ngx_strlchr(p, last, ',');
+        if (end == NULL) {
+            end = last;
+        }
+
+        room.data = p;
+        room.len = end - p;
+
+        err = ngx_signal_name_room(room.data, room.len,
+                                   slcf->max_name_length, 1);
+        if (err) {
+            *rc = ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_room", "room \"%*s\" %s",
+                                        ngx_min(room.len, 128), room.data,
+                                        err);
+            return NGX_DECLINED;
+        }
+
+        if (!ngx_signal_rooms_allowed(allow, &room)) {
+            *rc = ngx_signal_http_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                        "signal_allow_subscribe does not "
+                                        "allow room \"%V\"", &room);
+            return NGX_DECLINED;
+        }
+
+        if (join->nelts >= slcf->max_rooms) {
+            *rc = ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "too_many_rooms",
+                                        "more rooms than "
+                                        "signal_max_rooms_per_connection");
+            return NGX_DECLINED;
+        }
+
+        added = ngx_array_push(join);
+        if (added == NULL) {
+            *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_DECLINED;
+        }
+
+        *added = room;
     }
 
     return NGX_OK;

@@ -29,6 +29,7 @@
 /* signal_transports (NGX_CONF_BITMASK_SET is bit 0) */
 #define NGX_SIGNAL_TRANSPORT_WEBSOCKET   0x0002
 #define NGX_SIGNAL_TRANSPORT_EVENTSOURCE 0x0004
+#define NGX_SIGNAL_TRANSPORT_LONGPOLL    0x0008
 
 /* signal_history: the bounds, and what applies without the directive */
 #define NGX_SIGNAL_HISTORY_MAX           100000

@@ -46,6 +46,7 @@ ngx_signal_transport_t  ngx_signal_ws_transport = {
     ngx_signal_conn_write,
     ngx_signal_conn_ping,
     ngx_signal_conn_fail,
+    0,
     0
 };
 

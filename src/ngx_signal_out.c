@@ -67,6 +67,7 @@ ngx_signal_out_init(ngx_signal_out_t *q)
     q->head = NULL;
     q->last = &q->head;
     q->queued = 0;
+    q->nframes = 0;
 }
 
 
@@ -109,6 +110,7 @@ ngx_signal_out_push(ngx_signal_out_t *q, ngx_signal_frame_t *f,
     *q->last = &out->cl;
     q->last = &out->cl.next;
     q->queued += f->len;
+    q->nframes++;
 
     return NGX_OK;
 }
@@ -170,6 +172,7 @@ ngx_signal_out_flush(ngx_signal_out_t *q, ngx_connection_t *c)
     while (q->head && q->head != cl) {
         ln = q->head;
         q->head = ln->next;
+        q->nframes--;
         ngx_signal_out_release(ln);
     }
 
@@ -232,6 +235,7 @@ ngx_signal_out_drop_unsent(ngx_signal_out_t *q)
     while (cl) {
         next = cl->next;
         q->queued -= ngx_buf_size(cl->buf);
+        q->nframes--;
         ngx_signal_out_release(cl);
         cl = next;
     }

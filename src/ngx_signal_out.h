@@ -30,6 +30,7 @@ typedef struct {
     ngx_chain_t                *head;
     ngx_chain_t               **last;
     size_t                      queued;       /* bytes not sent yet */
+    ngx_uint_t                  nframes;
 } ngx_signal_out_t;
 
 

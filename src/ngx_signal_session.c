@@ -41,6 +41,8 @@ static ngx_uint_t ngx_signal_bucket_take(ngx_signal_bucket_t *b,
     ngx_uint_t rate, ngx_uint_t burst, ngx_msec_t period);
 static void ngx_signal_session_read_handler(ngx_event_t *rev);
 static void ngx_signal_session_write_handler(ngx_event_t *wev);
+static void ngx_signal_session_request_read(ngx_http_request_t *r);
+static void ngx_signal_session_request_write(ngx_http_request_t *r);
 static void ngx_signal_session_ping_handler(ngx_event_t *ev);
 static void ngx_signal_session_close_timeout(ngx_event_t *ev);
 
@@ -528,8 +530,15 @@ ngx_signal_session_accept(ngx_signal_session_t *s)
                    "signal: %s session open, %ui rooms, user \"%V\"",
                    s->transport->name, s->nrooms, &s->user);
 
-    c->read->handler = ngx_signal_session_read_handler;
-    c->write->handler = ngx_signal_session_write_handler;
+    if (s->transport->held) {
+        /* the request answers: nginx's handlers call the session's */
+        r->read_event_handler = ngx_signal_session_request_read;
+        r->write_event_handler = ngx_signal_session_request_write;
+
+    } else {
+        c->read->handler = ngx_signal_session_read_handler;
+        c->write->handler = ngx_signal_session_write_handler;
+    }
 
     /* ngx_close_idle_connections() tells us about graceful shutdown */
     c->idle = 1;
@@ -540,6 +549,17 @@ ngx_signal_session_accept(ngx_signal_session_t *s)
     s->ping.cancelable = 1;
 
     ngx_add_timer(&s->ping, s->conf->ping_interval);
+
+    if (ngx_exiting) {
+        /*
+         * Accepted after ngx_close_idle_connections() (its request was
+         * being read then): told now, as it would have been; a timer
+         * that is not cancelable keeps the worker until it is.
+         */
+        c->close = 1;
+        s->ping.cancelable = 0;
+        ngx_post_event(c->read, &ngx_posted_events);
+    }
 
     ngx_signal_session_expire_at(s);
 
@@ -615,6 +635,20 @@ ngx_signal_session_write_handler(ngx_event_t *wev)
     c = wev->data;
     r = c->data;
 
+    ngx_signal_session_write(ngx_http_get_module_ctx(r, ngx_signal_module));
+}
+
+
+static void
+ngx_signal_session_request_read(ngx_http_request_t *r)
+{
+    ngx_signal_session_read(ngx_http_get_module_ctx(r, ngx_signal_module));
+}
+
+
+static void
+ngx_signal_session_request_write(ngx_http_request_t *r)
+{
     ngx_signal_session_write(ngx_http_get_module_ctx(r, ngx_signal_module));
 }
 

@@ -41,6 +41,9 @@ typedef struct {
 
     /* a one-way stream: positions are always told, Last-Event-ID read */
     unsigned                    stream:1;
+
+    /* one HTTP answer (long-poll): nginx's request handlers stay */
+    unsigned                    held:1;
 } ngx_signal_transport_t;
 
 

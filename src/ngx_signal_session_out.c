@@ -33,7 +33,22 @@ ngx_signal_session_send(ngx_signal_session_t *s, ngx_signal_frame_t *f)
 
     q = &s->out;
 
-    if (q->queued && q->queued + f->len > s->conf->send_queue) {
+    if (s->transport->held) {
+        /*
+         * The queue is an answer not sent yet: full, it is sent now; what
+         * did not fit follows on the next poll (positions say from where).
+         * Past the rooms' positions, the first event fits whatever size.
+         */
+
+        if (q->nframes > s->nrooms
+            && q->queued + f->len > s->conf->send_queue)
+        {
+            s->slow = 1;
+            ngx_post_event(s->connection->write, &ngx_posted_events);
+            return;
+        }
+
+    } else if (q->queued && q->queued + f->len > s->conf->send_queue) {
 
         /* the bound is on what the client has not taken: ask the kernel */
 

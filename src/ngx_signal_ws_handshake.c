@@ -17,6 +17,7 @@
 #include "ngx_signal_http.h"
 #include "ngx_signal_session.h"
 #include "ngx_signal_conn.h"
+#include "ngx_signal_poll.h"
 #include "ngx_signal_sse.h"
 
 
@@ -54,11 +55,28 @@ ngx_signal_ws_handshake_handler(ngx_http_request_t *r)
         return ngx_signal_sse_handler(r);
     }
 
+    if ((slcf->transports & NGX_SIGNAL_TRANSPORT_LONGPOLL)
+        && ngx_signal_poll_wanted(r))
+    {
+        return ngx_signal_poll_handler(r);
+    }
+
     if (!(slcf->transports & NGX_SIGNAL_TRANSPORT_WEBSOCKET)) {
         return ngx_signal_http_error(r, NGX_HTTP_BAD_REQUEST,
-                                     "event_stream_only",
-                                     "this location serves event streams: "
-                                     "send \"Accept: text/event-stream\"");
+                                     "no_websocket",
+                                     "this location serves %s%s%s",
+                                     (slcf->transports
+                                      & NGX_SIGNAL_TRANSPORT_EVENTSOURCE)
+                                     ? "event streams (send \"Accept: "
+                                       "text/event-stream\")" : "",
+                                     (slcf->transports
+                                      & NGX_SIGNAL_TRANSPORT_EVENTSOURCE)
+                                     && (slcf->transports
+                                         & NGX_SIGNAL_TRANSPORT_LONGPOLL)
+                                     ? " and " : "",
+                                     (slcf->transports
+                                      & NGX_SIGNAL_TRANSPORT_LONGPOLL)
+                                     ? "polls (?transport=longpoll)" : "");
     }
 
     r->connection->log->action = "upgrading to WebSocket";
@@ -99,7 +117,9 @@ ngx_signal_ws_handshake_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_signal_ws_check(ngx_http_request_t *r, ngx_str_t *key, ngx_int_t *rc)
 {
-    ngx_table_elt_t  *h;
+    u_char                 *p, detail[160];
+    ngx_table_elt_t        *h;
+    ngx_signal_loc_conf_t  *slcf;
 
     if (r->method != NGX_HTTP_GET) {
         if (ngx_signal_http_add_header(r, "Allow", (u_char *) "GET", 3)
@@ -126,9 +146,26 @@ ngx_signal_ws_check(ngx_http_request_t *r, ngx_str_t *key, ngx_int_t *rc)
         || !ngx_signal_http_has_token(&r->headers_in.upgrade->value,
                                       "websocket", 9))
     {
-        *rc = ngx_signal_ws_refuse_upgrade(r, "this location only speaks "
-                                           "WebSocket: send "
-                                           "\"Upgrade: websocket\"");
+        slcf = ngx_http_get_module_loc_conf(r, ngx_signal_module);
+
+        p = ngx_cpymem(detail, "send \"Upgrade: websocket\" for a "
+                       "WebSocket", sizeof("send \"Upgrade: websocket\" for "
+                                           "a WebSocket") - 1);
+
+        if (slcf->transports & NGX_SIGNAL_TRANSPORT_EVENTSOURCE) {
+            p = ngx_cpymem(p, ", \"Accept: text/event-stream\" for an "
+                           "event stream", sizeof(", \"Accept: "
+                           "text/event-stream\" for an event stream") - 1);
+        }
+
+        if (slcf->transports & NGX_SIGNAL_TRANSPORT_LONGPOLL) {
+            p = ngx_cpymem(p, ", ?transport=longpoll for a poll",
+                           sizeof(", ?transport=longpoll for a poll") - 1);
+        }
+
+        *p = '\0';
+
+        *rc = ngx_signal_ws_refuse_upgrade(r, (char *) detail);
         return NGX_DECLINED;
     }
 
