@@ -37,7 +37,7 @@ unless (-x $NODE
     exit;
 }
 
-my $i = Test::Signal::Interop->new(who => 'page', ready_timeout => 15);
+my $i = Test::Signal::Interop->new(who => 'page', ready_timeout => 40);
 my $t = $i->t();
 
 # the browser profile and chromium's own temp files go to the test's
@@ -59,9 +59,9 @@ EOF
 # The browser's permessage-deflate offer is not accepted (checked on the
 # events connection). The page has no ping or fragment of its own.
 
-$i->events(finish => 20, handshake => 1);
-$i->oversize(finish => 20);
-$i->server_ping(finish => 20);
-$i->forbidden(timeout => 4, finish => 10);
+$i->events(finish => 50, handshake => 1);
+$i->oversize(finish => 50);
+$i->server_ping(finish => 50);
+$i->forbidden(timeout => 4, finish => 45);
 
 ###############################################################################
