@@ -22,6 +22,18 @@ fi
 mkdir -p "$prefix/conf" "$prefix/logs" "$prefix/temp" "$prefix/modules"
 cp "$root/conf/demo.conf" "$prefix/conf/nginx.conf"
 ln -sf "$root/build/ngx_signal_module.so" "$prefix/modules/"
+# the demo page and the browser client, served from the checkout as they
+# are (edit, reload the page)
+ln -sfn "$root/clients" "$prefix/clients"
+
+# run as root, nginx's workers are "nobody": they read the page's files
+if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null \
+   && ! runuser -u nobody -- test -r "$root/clients/demo/index.html" \
+        2>/dev/null
+then
+    echo "warning: user nobody cannot read $root/clients/demo/index.html:" \
+         "the demo page at / will answer 403 (a checkout under /root?)" >&2
+fi
 
 if [ -f "$prefix/logs/nginx.pid" ] \
    && kill -0 "$(cat "$prefix/logs/nginx.pid")" 2>/dev/null
@@ -36,6 +48,7 @@ fi
 
 cat <<EOT
 
+  Demo page (open in a browser): http://127.0.0.1:8080/
   WebSocket (client portal): ws://127.0.0.1:8080/ws?startup=42
   WebSocket (admin panel):   ws://127.0.0.1:8080/ws/admin
   Notify:                    http://127.0.0.1:8080/signal/notify
