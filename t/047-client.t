@@ -27,6 +27,8 @@
 #      stays silent): long-polling
 #   r  a room signal_allow_subscribe refuses: an error naming it, over
 #      WebSocket and long-polling; the other rooms go on
+#   s  the token as a WebSocket subprotocol (signal_jwt_token subprotocol,
+#      the shipped configurations' default): live, events
 #   w  the SharedWorker script cannot load: a leader tab instead
 #
 # The scenarios but d run at once (each has its own rooms, and blocks
@@ -151,6 +153,14 @@ http {
             signal_join "user:\$signal_claim_sub";
         }
 
+        location = /jwtsub {
+            signal_websocket;
+            signal_subprotocols signal.v1;
+            signal_jwt_secret "$SECRET";
+            signal_jwt_token subprotocol;
+            signal_join "user:\$signal_claim_sub";
+        }
+
         location = /notify {
             signal_notify;
             signal_history 1000;
@@ -197,7 +207,7 @@ if ($ENV{TEST_CLIENT_DUMP}) {
     diag("$_: " . JSON::PP->new->canonical->encode($r{$_})) for sort keys %r;
 }
 
-$t->plan(67);
+$t->plan(69);
 is($res->{status}, 0, 'client-browser.js ran every scenario')
     or diag(join("\n", grep { /^ERROR/ } @{$res->{lines}}));
 
@@ -306,6 +316,13 @@ for my $e (qw(e e2)) {
         "$e: first tab closed: the second one misses nothing");
     is($r->{after}, 1, "$e: one connection after the first tab closed");
 }
+
+# s: the token as a subprotocol
+
+$r = $r{s} // {};
+ok($r->{ready} && ($r->{rec}{state} // '') eq 'live',
+    's: live with the token offered as a subprotocol');
+ok(once_in_order($r->{published}, $r->{rec}), 's: every event once');
 
 # f: token refresh
 

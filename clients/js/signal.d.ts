@@ -104,6 +104,14 @@ export interface ConnectOptions {
   /** Query argument of the token (signal_jwt_token query=NAME; default
    *  'token'). */
   tokenParam?: string;
+  /**
+   * WebSocket subprotocols to offer (the location's signal_subprotocols,
+   * e.g. ['signal.v1']). With them the token travels as
+   * "bearer.<token>" among the offered subprotocols
+   * (signal_jwt_token subprotocol) instead of the WebSocket URL; event
+   * streams and polls still send it in the query (or use a cookie).
+   */
+  protocols?: string[];
   /** Cookies on cross-origin event streams and polls (default false). */
   withCredentials?: boolean;
   /** The SharedWorker script (default: signal-worker.js next to

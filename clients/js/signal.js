@@ -158,7 +158,14 @@ function buildConfig(opts, baseHref) {
             && a.indexOf(t) === i)
         : ALL_TRANSPORTS.slice();
     if (transports.length === 0) transports = ALL_TRANSPORTS.slice();
-    const cfg = { url, params, transports };
+    // WebSocket subprotocols (signal_subprotocols); with them the token
+    // goes as "bearer.<token>" among them (signal_jwt_token subprotocol),
+    // not in the WebSocket's URL
+    const protocols = Array.isArray(opts.protocols)
+        ? opts.protocols.filter((s) => typeof s === 'string'
+            && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(s))
+        : [];
+    const cfg = { url, params, transports, protocols };
     for (const k of TIMING_KEYS) {
         const v = opts[k];
         if (typeof v === typeof DEFAULTS[k] && (typeof v !== 'number'
@@ -172,7 +179,8 @@ function buildConfig(opts, baseHref) {
 
 function keyOf(cfg) {
     return cfg.url + '#' + cfg.params.map(([k, v]) => enc(k) + '=' + enc(v))
-        .join('&') + '#' + cfg.transports.join(',');
+        .join('&') + '#' + cfg.transports.join(',') + '#'
+        + cfg.protocols.join(',');
 }
 
 export class SignalError extends Error {
@@ -206,7 +214,11 @@ class WsTransport {
         const o = this.core.o;
         let ws;
         try {
-            ws = new WebSocket(this.core._url('websocket'));
+            const c = this.core;
+            const protocols = c.protocols.length
+                ? c.protocols.concat(c.token ? ['bearer.' + c.token] : [])
+                : undefined;
+            ws = new WebSocket(c._url('websocket'), protocols);
         } catch (e) {
             queueMicrotask(() => this._down({ reason: String(e && e.message) }));
             return;
@@ -571,6 +583,7 @@ class Core {
         this.base = cfg.url;
         this.params = cfg.params || [];
         this.transports = cfg.transports || ALL_TRANSPORTS.slice();
+        this.protocols = cfg.protocols || [];
         this.host = host;
 
         this.rooms = new Map();         // option rooms → reference count
@@ -740,7 +753,9 @@ class Core {
         if (u.search.length > 1) q.push(u.search.slice(1));
         if (kind !== 'websocket') q.push('transport=' + kind);
         for (const [k, v] of this.params) q.push(enc(k) + '=' + enc(v));
-        if (this.token) q.push(enc(this.o.tokenParam) + '=' + enc(this.token));
+        if (this.token && !(kind === 'websocket' && this.protocols.length)) {
+            q.push(enc(this.o.tokenParam) + '=' + enc(this.token));
+        }
         if (rooms && rooms.length) q.push('rooms=' + enc(rooms.join(',')));
         // WebSocket: the rooms of the handshake (option rooms resume in
         // their subscribe message); streams and polls: every room they join

@@ -442,6 +442,23 @@ scenarios.f = async () => {
         closes4001: (st.closes['4001'] || 0) - (st0.closes['4001'] || 0) };
 };
 
+// (s) the token as a WebSocket subprotocol (the shipped configurations'
+// signal_jwt_token default), not in the URL
+scenarios.s = async () => {
+    const ctx = await newContext('s');
+    const page = await openPage(ctx, 's');
+    await page.exposeFunction('mintToken', (sub) => mint(sub, 60));
+    await start(page, 'ws', { url: '/jwtsub', tokenFor: 'sp',
+        protocols: ['signal.v1'], transports: ['websocket'] });
+    const ready = await waitState(page, 'ws', 'live', 5000);
+    const pub = [];
+    for (let n = 1; n <= 3; n++) pub.push(await publish('user:sp', n));
+    await waitCount(page, 'ws', 3, 5000);
+    const rec = summary(await get(page, 'ws'));
+    await ctx.close();
+    return { ready, published: strip(pub), rec };
+};
+
 // (g) resume from a position history no longer covers: onGap, then the
 // events history kept; a position ahead of the room: an epoch gap
 scenarios.g = async () => {
@@ -576,7 +593,7 @@ async function main() {
         // the scenarios of a group run at once (each has its rooms and
         // blocks only its own requests); d reloads nginx: alone, last
         const groups = opt.only ? opt.only.map((n) => [n])
-            : [['a', 'b', 'c', 'e', 'e2', 'f', 'g', 'h', 'r', 'w'], ['d']];
+            : [['a', 'b', 'c', 'e', 'e2', 'f', 'g', 'h', 'r', 's', 'w'], ['d']];
         for (const group of groups) {
             const st = await Promise.all(group.map((n) => run(n, deadline)));
             if (st.some((x) => x)) exitCode = 1;
