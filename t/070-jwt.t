@@ -54,7 +54,7 @@ http {
         signal_jwt_key $d/ec384.pub.pem;
         signal_jwt_issuer https://auth.example;
         signal_jwt_audience signal;
-        signal_jwt_leeway 2s;
+        signal_jwt_leeway 5s;
         signal_jwt_token header query=token cookie=jwt subprotocol;
 
         location /ws {
@@ -271,7 +271,7 @@ $lives->send_json({ type => 'refresh', token => 'A' x 9000 });
 like(($lives->recv_json() // {})->{message}, qr/up to 8k/,
     'a refresh token over 8k is refused');
 
-my ($code, $reason) = $dies->expect_close(6);
+my ($code, $reason) = $dies->expect_close(10);
 is($code, 4001, 'the token expired: closed with 4001');
 is($reason, 'token expired', 'reason "token expired"');
 
