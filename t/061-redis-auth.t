@@ -108,8 +108,11 @@ unlike($p->read_file('error.log'), qr/Pa55word/, 'nor does the log');
 # a wrong password: down, with a log line that says why
 
 my $w = start('wrong');
-sleep(0.5);
-is(links($w), 'down down', 'wrong password: the links stay down');
+sleep(0.3);
+# (status shows each step: a retry passes through connecting and auth)
+my @seen = map { sleep(0.05); links($w) } 1 .. 10;
+ok(!grep({ /ready/ } @seen) && grep({ $_ eq 'down down' } @seen),
+    'wrong password: the links stay down, never ready') or diag("@seen");
 $r = $w->notify('/notify', '{"room":"s","event":"e"}');
 is($r->{status}, 503, 'notify: 503');
 $w->stop();
