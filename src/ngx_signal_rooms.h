@@ -46,6 +46,7 @@ typedef struct {
     ngx_signal_held_t          *held;
     ngx_signal_held_t         **held_last;
     ngx_uint_t                  nheld;
+    size_t                      held_bytes;
     ngx_uint_t                  attempts;
     ngx_uint_t                  drops;      /* the engine's link dropped */
 

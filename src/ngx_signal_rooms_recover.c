@@ -17,8 +17,9 @@
 #include "ngx_signal_engine.h"
 
 
-/* live events a room holds while it recovers, at most */
-#define NGX_SIGNAL_RECOVERY_HOLD      65536
+/* live events a room holds while it recovers, at most, and their bytes */
+#define NGX_SIGNAL_RECOVERY_HOLD        65536
+#define NGX_SIGNAL_RECOVERY_HOLD_BYTES  (16 * 1024 * 1024)
 
 /* what one recovery reads per room, at most */
 #define NGX_SIGNAL_RECOVERY_BYTES     (4 * 1024 * 1024)
@@ -456,10 +457,16 @@ ngx_int_t
 ngx_signal_rooms_hold_event(ngx_signal_room_t *room, ngx_signal_delivery_t *d)
 {
     u_char             *p;
+    size_t              size;
     ngx_signal_gap_t    gap;
     ngx_signal_held_t  *held;
 
-    if (room->nheld == NGX_SIGNAL_RECOVERY_HOLD) {
+    size = sizeof(ngx_signal_held_t) + d->room.len + d->event.len
+           + d->data.len;
+
+    if (room->nheld == NGX_SIGNAL_RECOVERY_HOLD
+        || room->held_bytes + size > NGX_SIGNAL_RECOVERY_HOLD_BYTES)
+    {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "signal: \"%V\" waited too long for its recovery; "
                       "its clients are told of a gap", &room->sn.str);
@@ -478,8 +485,7 @@ ngx_signal_rooms_hold_event(ngx_signal_room_t *room, ngx_signal_delivery_t *d)
         return ngx_signal_rooms_dispatch(room, d, ngx_cycle->log);
     }
 
-    held = ngx_alloc(sizeof(ngx_signal_held_t) + d->room.len + d->event.len
-                     + d->data.len, ngx_cycle->log);
+    held = ngx_alloc(size, ngx_cycle->log);
     if (held == NULL) {
         return NGX_ERROR;
     }
@@ -506,6 +512,7 @@ ngx_signal_rooms_hold_event(ngx_signal_room_t *room, ngx_signal_delivery_t *d)
     *room->held_last = held;
     room->held_last = &held->next;
     room->nheld++;
+    room->held_bytes += size;
 
     return NGX_OK;
 }
@@ -521,6 +528,7 @@ ngx_signal_rooms_release_room(ngx_signal_room_t *room)
     room->held = NULL;
     room->held_last = &room->held;
     room->nheld = 0;
+    room->held_bytes = 0;
 
     for ( /* void */ ; held; held = next) {
         next = held->next;
@@ -562,4 +570,5 @@ ngx_signal_rooms_forget(ngx_signal_room_t *room)
     room->held = NULL;
     room->held_last = &room->held;
     room->nheld = 0;
+    room->held_bytes = 0;
 }
