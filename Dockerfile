@@ -38,6 +38,7 @@ RUN apt-get update \
 
 COPY --from=build /src/build/ngx_signal_module.so /usr/lib/nginx/modules/
 COPY conf/ /etc/nginx/signal/
+COPY clients/js/ /usr/share/ngx-signal/client/
 RUN cp /etc/nginx/signal/docker.conf /etc/nginx/signal/nginx.conf
 
 EXPOSE 8080
