@@ -93,7 +93,8 @@ test-asan: deps-test all asan bench-tools
 	    TEST_SIGNAL_SANITIZE=1 prove -j$(PROVE_JOBS) -r .
 
 # never part of make test: minutes of load on every core
-LOADGEN_SRCS := bench/loadgen.c bench/loadgen_ws.c bench/loadgen_pub.c
+LOADGEN_SRCS := bench/loadgen.c bench/loadgen_ws.c bench/loadgen_sse.c \
+                bench/loadgen_pub.c
 
 $(BUILD)/loadgen: $(LOADGEN_SRCS) bench/loadgen.h
 	mkdir -p $(BUILD)

@@ -3,9 +3,12 @@
  *
  * bench/floor: the least a WebSocket fan-out server can do, to show how
  * close each system comes to what the kernel allows.  One epoll loop:
- * GET with "Upgrade" gets a 101 and becomes a subscriber; a POST's body is
- * framed once and written to every subscriber with one write() each (a
- * subscriber that cannot take it is dropped, counted on exit).  Rooms at
+ * GET with "Upgrade" gets a 101 and becomes a subscriber, a GET that
+ * accepts text/event-stream a 200 and an event stream (Server-Sent
+ * Events, ending with the connection); a POST's body is framed once for
+ * each (a WebSocket text frame, "data: <body>\n\n") and written to every
+ * subscriber with one write() each (a subscriber that cannot take it is
+ * dropped, counted on exit).  Rooms at
  * their simplest: a GET with room=X in its query joins room X, a POST with
  * id=X (/pub?id=X) goes to the subscribers of room X only, one without id
  * to every subscriber.  No parsing beyond that, no queues.
@@ -52,6 +55,7 @@ struct fl_room_s {
 typedef struct {
     int         used;
     int         subscriber;
+    int         sse;             /* an event stream, not a WebSocket */
     int         sub_index;       /* in subs, for an O(1) removal */
     int         room_index;      /* in room->fds */
     fl_room_t  *room;
@@ -212,14 +216,69 @@ fl_accept_key(const char *key, size_t len, char *out)
 }
 
 
+/* a GET (hl bytes of head in c->buf): a WebSocket or an event stream */
+
+static void
+fl_subscribe(int ep, int fd, size_t hl)
+{
+    fl_conn_t   *c = &conns[fd];
+    char        *h, *e, accept[64], resp[256];
+    size_t       idlen;
+    int          n;
+    const char  *id;
+
+    h = memmem(c->buf, hl, "Sec-WebSocket-Key: ", 19);
+
+    if (h != NULL) {
+        h += 19;
+        e = memmem(h, hl - (h - c->buf), "\r\n", 2);
+        fl_accept_key(h, e - h, accept);
+
+        n = snprintf(resp, sizeof(resp),
+                     "HTTP/1.1 101 Switching Protocols\r\n"
+                     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Accept: %s\r\n\r\n", accept);
+
+    } else if (strcasestr(c->buf, "text/event-stream") != NULL) {
+        c->sse = 1;
+        n = snprintf(resp, sizeof(resp),
+                     "HTTP/1.1 200 OK\r\n"
+                     "Content-Type: text/event-stream\r\n"
+                     "Cache-Control: no-cache\r\nConnection: close\r\n\r\n");
+
+    } else {
+        fl_close(ep, fd);
+        return;
+    }
+
+    if (write(fd, resp, n) != n) {
+        fl_close(ep, fd);
+        return;
+    }
+
+    id = fl_arg(c->buf, "room", &idlen);
+
+    if (id && fl_join(fd, id, idlen) < 0) {
+        fl_close(ep, fd);
+        return;
+    }
+
+    c->subscriber = 1;
+    c->sub_index = nsubs;
+    subs[nsubs++] = fd;
+    c->len = 0;
+}
+
+
 /* one request in c->buf: 1 when handled, 0 when more bytes are needed */
 
 static int
 fl_request(int ep, int fd)
 {
     fl_conn_t   *c = &conns[fd];
-    char        *eoh, *h, *e, accept[64], resp[256], frame[FL_BUF + 16];
-    size_t       hl, body, fl, idlen;
+    char        *eoh, *h, resp[256], frame[FL_BUF + 16];
+    char         event[FL_BUF + 16];
+    size_t       hl, body, fl, el, idlen;
     int          i, n, nfds, *fds;
     fl_room_t   *r;
     const char  *id;
@@ -232,36 +291,7 @@ fl_request(int ep, int fd)
     hl = eoh + 4 - c->buf;
 
     if (strncmp(c->buf, "GET ", 4) == 0) {
-        h = memmem(c->buf, hl, "Sec-WebSocket-Key: ", 19);
-        if (h == NULL) {
-            fl_close(ep, fd);
-            return 1;
-        }
-
-        h += 19;
-        e = memmem(h, hl - (h - c->buf), "\r\n", 2);
-        fl_accept_key(h, e - h, accept);
-
-        n = snprintf(resp, sizeof(resp),
-                     "HTTP/1.1 101 Switching Protocols\r\n"
-                     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Accept: %s\r\n\r\n", accept);
-        if (write(fd, resp, n) != n) {
-            fl_close(ep, fd);
-            return 1;
-        }
-
-        id = fl_arg(c->buf, "room", &idlen);
-
-        if (id && fl_join(fd, id, idlen) < 0) {
-            fl_close(ep, fd);
-            return 1;
-        }
-
-        c->subscriber = 1;
-        c->sub_index = nsubs;
-        subs[nsubs++] = fd;
-        c->len = 0;
+        fl_subscribe(ep, fd, hl);
         return 1;
     }
 
@@ -295,6 +325,13 @@ fl_request(int ep, int fd)
     memcpy(frame + fl, c->buf + hl, body);
     fl += body;
 
+    /* and the event, once: its data on one line (a body has no "\n") */
+
+    memcpy(event, "data: ", 6);
+    memcpy(event + 6, c->buf + hl, body);
+    memcpy(event + 6 + body, "\n\n", 2);
+    el = 6 + body + 2;
+
     /* /pub?id=X: room X only (nobody when it has no subscriber) */
 
     id = fl_arg(c->buf, "id", &idlen);
@@ -310,7 +347,12 @@ fl_request(int ep, int fd)
     }
 
     for (i = 0; i < nfds; i++) {
-        if (write(fds[i], frame, fl) != (ssize_t) fl) {
+        if (conns[fds[i]].sse) {
+            if (write(fds[i], event, el) != (ssize_t) el) {
+                dropped++;
+            }
+
+        } else if (write(fds[i], frame, fl) != (ssize_t) fl) {
             dropped++;
         }
     }

@@ -1,18 +1,20 @@
 /*
  * Copyright (C) ngx_signal_module authors
  *
- * bench/loadgen: one process, thousands of WebSocket subscribers read by
- * --threads epoll threads, and --publishers HTTP keep-alive publisher
- * threads.  Every published payload carries {"t":<microseconds>,"i":<k>},
- * k the event's index within its room; each subscriber checks that the
- * indexes arrive in order (missing and duplicate counts) and the
- * publish-to-receive latency goes into a histogram.  This file: options,
- * the connect phase and the results; loadgen_ws.c reads the subscribers,
+ * bench/loadgen: one process, thousands of WebSocket (or Server-Sent
+ * Events) subscribers read by --threads epoll threads, and --publishers
+ * HTTP keep-alive publisher threads.  Every published payload carries
+ * {"t":<microseconds>,"i":<k>}, k the event's index within its room; each
+ * subscriber checks that the indexes arrive in order (missing and
+ * duplicate counts) and the publish-to-receive latency goes into a
+ * histogram.  This file: options, the connect phase and the results;
+ * loadgen_ws.c reads the subscribers (loadgen_sse.c their event streams),
  * loadgen_pub.c runs the publishers.
  *
  *   loadgen --port P[,P,...] --ws PATH --connections N --events E
  *           [--rate R] [--batch B] [--pub PATH] [--pub-port P]
- *           [--target signal|socketio|nchan|floor] [--proto native|socketio]
+ *           [--target signal|socketio|nchan|floor]
+ *           [--proto native|socketio|sse]
  *           [--room R] [--rooms N] [--publishers P] [--threads T]
  *           [--hold SECONDS] [--timeout SECONDS] [--pids PID,PID,...]
  *
@@ -24,7 +26,8 @@
  *              added to the query of --ws, the open packet 0{...} is
  *              answered with 40 and the connection counts as open when 40
  *              comes back; pings 2 are answered with 3, events arrive as
- *              42["b",{...}].
+ *              42["b",{...}].  sse: a GET of --ws with "Accept:
+ *              text/event-stream", each event's data a message.
  * --rooms      1: every connection in --room (default "bench").  N > 1:
  *              connection i in room <room><i % N>.  Global event i goes to
  *              room i % N as {"t":..,"i":i / N}, so every connection
@@ -231,11 +234,16 @@ conn_start(lg_conn_t *c, int i, int ep)
                  strchr(path, '?') ? "&" : "?");
     }
 
-    n = snprintf(req, sizeof(req),
-                 "GET %s HTTP/1.1\r\nHost: localhost\r\n"
-                 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                 "Sec-WebSocket-Version: 13\r\n\r\n", path);
+    if (cfg.sse) {
+        n = sse_request(req, sizeof(req), path);
+
+    } else {
+        n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: localhost\r\n"
+                     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n", path);
+    }
 
     c->fd = tcp_connect(cfg.ports[i % cfg.nports]);
     if (c->fd < 0) {
@@ -443,8 +451,11 @@ main(int argc, char **argv)
     if (!strcmp(cfg.proto, "socketio")) {
         cfg.socketio = 1;
 
+    } else if (!strcmp(cfg.proto, "sse")) {
+        cfg.sse = 1;
+
     } else if (strcmp(cfg.proto, "native")) {
-        fprintf(stderr, "loadgen: --proto native or socketio\n");
+        fprintf(stderr, "loadgen: --proto native, socketio or sse\n");
         return 2;
     }
 

@@ -1,8 +1,8 @@
 /*
  * Copyright (C) ngx_signal_module authors
  *
- * bench/loadgen: what the subscriber side (loadgen.c) and the publishers
- * (loadgen_pub.c) share.
+ * bench/loadgen: what the subscriber side (loadgen.c, loadgen_ws.c,
+ * loadgen_sse.c) and the publishers (loadgen_pub.c) share.
  */
 
 #ifndef LG_LOADGEN_H
@@ -27,7 +27,7 @@
 
 enum {
     LG_DOWN = 0,                     /* not connected: retry or given up */
-    LG_HANDSHAKE,                    /* waiting for the 101 */
+    LG_HANDSHAKE,                    /* waiting for the 101 (sse: 200) */
     LG_EIO_OPEN,                     /* socketio: waiting for 0{...} */
     LG_SIO_CONNECT,                  /* socketio: waiting for 40 */
     LG_OPEN
@@ -44,6 +44,9 @@ typedef struct {
     size_t      len;
     size_t      cap;
     char       *buf;
+    int         chunked;             /* sse: Transfer-Encoding: chunked */
+    size_t      chunk;               /* sse: what the chunk still holds */
+    size_t      dec;                 /* sse: buf up to dec is unchunked */
     int64_t     next;                /* the index expected next */
     uint64_t    got;
     uint64_t    missing;
@@ -88,6 +91,7 @@ typedef struct {
     int         hold;
     int         timeout;
     int         socketio;            /* --proto socketio */
+    int         sse;                 /* --proto sse */
     int         bare;                /* --target posts the payload itself */
 } lg_cfg_t;
 
@@ -109,8 +113,13 @@ void subst(char *buf, size_t size, const char *fmt, const char *room);
 int payload(char *p, size_t size, long i);
 void check_done(void);
 void *publisher(void *arg);
+void message(lg_conn_t *c, lg_recv_t *r, const char *p, size_t len,
+    uint64_t now);
 int on_read(lg_conn_t *c, lg_recv_t *r);
 void *receiver(void *arg);
+int sse_request(char *buf, size_t size, const char *path);
+int sse_head(lg_conn_t *c, char *eoh);
+int sse_input(lg_conn_t *c, lg_recv_t *r, uint64_t now);
 
 
 #endif /* LG_LOADGEN_H */

@@ -4,7 +4,9 @@
  * bench/loadgen: the subscriber side of a connection once it is connected:
  * the 101, the Socket.IO open and connect packets, frames, answers to
  * pings, and the accounting of every event (order, gaps, duplicates,
- * latency); the receiver threads that read them.
+ * latency); the receiver threads that read them.  Server-Sent Events
+ * (--proto sse) take the same path up to the response head and body, which
+ * loadgen_sse.c parses.
  */
 
 #define _GNU_SOURCE
@@ -63,7 +65,7 @@ send_text(int fd, const char *p, size_t len)
 
 /* one message: find "t" and "i" and account for it */
 
-static void
+void
 message(lg_conn_t *c, lg_recv_t *r, const char *p, size_t len, uint64_t now)
 {
     const char  *t, *i, *end;
@@ -275,7 +277,12 @@ on_read(lg_conn_t *c, lg_recv_t *r)
                 continue;
             }
 
-            if (strncmp(c->buf, "HTTP/1.1 101", 12) != 0) {
+            if (cfg.sse) {
+                if (sse_head(c, eoh) < 0) {
+                    return -1;
+                }
+
+            } else if (strncmp(c->buf, "HTTP/1.1 101", 12) != 0) {
                 return -1;
             }
 
@@ -285,7 +292,7 @@ on_read(lg_conn_t *c, lg_recv_t *r)
             memmove(c->buf, eoh, c->len);
         }
 
-        if (frames(c, r, now) < 0) {
+        if ((cfg.sse ? sse_input(c, r, now) : frames(c, r, now)) < 0) {
             return -1;
         }
 
@@ -335,6 +342,3 @@ receiver(void *arg)
 
     return NULL;
 }
-
-
-/* connect, send the upgrade GET, watch it in ep; -1 when that failed */

@@ -8,10 +8,19 @@
 # Writes the tables to docs/benchmarks.md and the raw results to
 # docs/benchmarks.json.
 #
-#   perl bench/run.pl [--runs 3] [--workers 1] [--only w1,w2,w3,w5]
+#   perl bench/run.pl [--runs 3] [--workers 1] [--only w1,w1sse,w2,w3,w5]
 #                     [--systems signal,nohist,nchan,socketio,floor]
 #                     [--out docs/benchmarks.md] [--report-only 1]
 #                     [--baseline /path/to/other/ngx_signal_module.so]
+#                     [--module /path/to/ngx_signal_module.so]
+#                     [--merge 1] [--json docs/benchmarks.json]
+#
+# --module is the build measured (build/ngx_signal_module.so by default);
+# --json where the raw results go (and come from, with --report-only and
+# --merge).
+# --merge 1 keeps, from docs/benchmarks.json, the results of the workloads
+# not run this time (with --only): a workload run replaces all its tables,
+# the others stay as they were measured.
 #
 # --baseline adds the system "baseline": this module built from another
 # checkout, in the same runs (A/B of a change; add it to --systems).
@@ -20,6 +29,8 @@
 #
 # Workloads (see docs/benchmarks.md for what each measures):
 #   W1  5,000 subscribers in one room: 80 events at 4/s, then 500 at once
+#   W1-SSE (w1sse)  the same with the subscribers on Server-Sent Events
+#       (this module, nchan's eventsource subscriber, the floor)
 #   W2  10,000 rooms with one subscriber each: single events, unthrottled
 #       from 4 keep-alive publishers; then batches of 100 events per notify
 #   W3  10,000 idle connections: worker private memory per connection
@@ -40,7 +51,8 @@ use POSIX qw(strftime);
 use Time::HiRes qw(sleep time);
 
 my %o = (runs => 3, workers => 1, out => 'docs/benchmarks.md',
-    only => 'w1,w2,w3,w5', systems => 'signal,nohist,nchan,socketio,floor',
+    only => 'w1,w1sse,w2,w3,w5',
+    systems => 'signal,nohist,nchan,socketio,floor',
     subscribers => 5000, rooms => 10000, idle => 10000, threads => 2);
 
 while (@ARGV) {
@@ -52,10 +64,11 @@ while (@ARGV) {
 my $root = File::Spec->rel2abs("$FindBin::Bin/..");
 my $work = "$root/build/bench";
 my $loadgen = "$root/build/loadgen";
-my $module = "$root/build/ngx_signal_module.so";
+my $module = $o{module} // "$root/build/ngx_signal_module.so";
 my $nchan = '/usr/lib/nginx/modules/ngx_nchan_module.so';
 my $sio = "$root/bench/socketio/server.js";
 my $json = JSON::PP->new->canonical;
+my $raw = File::Spec->rel2abs($o{json} // "$root/docs/benchmarks.json");
 my $redis_port = 18190;
 
 my %only = map { $_ => 1 } split /,/, $o{only};
@@ -71,9 +84,12 @@ my %systems = (
         locations => <<'EOF',
         location /ws { signal_websocket; signal_join $arg_room;
                        signal_send_queue 16m; }
+        location /sse { signal_websocket; signal_transports eventsource;
+                        signal_join $arg_room; signal_send_queue 16m; }
         location /pub { signal_notify; }
 EOF
-        ws => '/ws?room=%s', pub => '/pub', target => 'signal',
+        ws => '/ws?room=%s', sse => '/sse?room=%s', pub => '/pub',
+        target => 'signal',
         proto => 'native', batch => 1,
     },
     nchan => {
@@ -86,11 +102,13 @@ EOF
         locations => <<'EOF',
         location /ws { nchan_subscriber websocket;
                        nchan_channel_id $arg_room; %REDIS% }
+        location /sse { nchan_subscriber eventsource;
+                        nchan_channel_id $arg_room; %REDIS% }
         location /pub { nchan_publisher; nchan_channel_id $arg_id;
                         nchan_message_buffer_length 10; %REDIS% }
 EOF
-        ws => '/ws?room=%s', pub => '/pub?id=%s', target => 'nchan',
-        proto => 'native', batch => 0,
+        ws => '/ws?room=%s', sse => '/sse?room=%s', pub => '/pub?id=%s',
+        target => 'nchan', proto => 'native', batch => 0,
     },
     socketio => {
         label => 'Socket.IO', kind => 'node',
@@ -99,8 +117,8 @@ EOF
     },
     floor => {
         label => 'floor', kind => 'floor',
-        ws => '/ws?room=%s', pub => '/pub?id=%s', target => 'floor',
-        proto => 'native', batch => 0,
+        ws => '/ws?room=%s', sse => '/ws?room=%s', pub => '/pub?id=%s',
+        target => 'floor', proto => 'native', batch => 0,
     },
 );
 
@@ -109,6 +127,7 @@ EOF
 $systems{nohist} = { %{$systems{signal}}, label => 'history off' };
 $systems{nohist}{locations} =~
     s/signal_notify;/signal_notify; signal_history off;/;
+delete $systems{nohist}{sse};    # what history costs: W1 says it
 
 if ($o{baseline}) {
     die "no module at $o{baseline}\n" unless -f $o{baseline};
@@ -122,6 +141,30 @@ my @cross = grep { $want{$_} && $_ ne 'floor' && $_ ne 'nohist' }
 my %port = (signal => 18181, nchan => 18182, socketio => 18183,
     floor => 18184, baseline => 18185, nohist => 18186);
 
+my %res;
+my %kept;
+my %load;        # the highest 1-minute load average seen, by workload
+our $current;    # the workload running
+my $session = strftime('%Y-%m-%d %H:%M UTC', gmtime());
+
+if ($o{merge} && !$o{'report-only'}) {
+    my $old = $json->decode(slurp($raw) // die "no $raw to merge with\n");
+    %kept = map { $_ => $old->{$_} }
+        grep { /^w\d/ && !$only{$_} } keys %$old;
+    $kept{measured} = $old->{measured} // {};
+    # from before results were dated: the machine of the whole file
+    $kept{measured}{$_} //= { date => $old->{machine}{date},
+        runs => $old->{options}{runs} } for grep { /^w\d/ } keys %kept;
+}
+
+if ($o{'report-only'}) {
+    %res = %{$json->decode(slurp($raw)
+        // die "no $raw: run the benchmarks first\n")};
+    %o = (%o, %{$res{options} || {}});
+    report();
+    exit 0;
+}
+
 die "build first: $loadgen\n" unless -x $loadgen;
 die "build first: $module\n" unless -f $module;
 die "nchan is missing: apt-get install libnginx-mod-nchan\n"
@@ -129,27 +172,20 @@ die "nchan is missing: apt-get install libnginx-mod-nchan\n"
 die "Socket.IO is missing: cd bench/socketio && npm ci\n"
     if $want{socketio} && !-d "$root/bench/socketio/node_modules/socket.io";
 
-my %res;
-
-if ($o{'report-only'}) {
-    %res = %{$json->decode(slurp("$root/docs/benchmarks.json")
-        // die "no docs/benchmarks.json: run the benchmarks first\n")};
-    %o = (%o, %{$res{options} || {}});
-    report();
-    exit 0;
-}
-
 local $SIG{INT} = local $SIG{TERM} = sub { stop_all(); exit 1 };
 
 for my $run (1 .. $o{runs}) {
     for my $name (@local) {
-        next unless grep { $only{$_} } qw(w1 w2 w3);
+        next unless grep { $only{$_} } qw(w1 w2 w3)
+            or $only{w1sse} && $systems{$name}{sse};
         my @inst = start($name, $port{$name});
         sio_check($port{$name}) if $name eq 'socketio';
         note("run $run/$o{runs}: $name");
         # first, while the heap has not been grown by the other workloads
         w3($name, \@inst) if $only{w3} && $name ne 'floor';
         w1($name, $run, [ $port{$name} ], \@inst, 'w1') if $only{w1};
+        w1sse($name, $run, [ $port{$name} ], \@inst, 'w1sse')
+            if $only{w1sse} && $systems{$name}{sse};
         w2($name, $run, [ $port{$name} ], \@inst, 'w2') if $only{w2};
         stop_all();
     }
@@ -172,9 +208,13 @@ for my $run (1 .. $o{runs}) {
 $res{options} = { map { $_ => $o{$_} } qw(runs workers subscribers rooms
     idle threads) };
 $res{machine} = machine();
+$res{measured} = $kept{measured} // {};
+$res{measured}{$_} = { date => $res{machine}{date}, runs => $o{runs},
+    load => $load{$_}, cores => $res{machine}{cores}, session => $session }
+    for grep { /^w\d/ } keys %res;
+$res{$_} //= $kept{$_} for grep { /^w\d/ } keys %kept;
 
-open(my $fh, '>', "$root/docs/benchmarks.json")
-    or die "docs/benchmarks.json: $!";
+open(my $fh, '>', $raw) or die "$raw: $!";
 print $fh $json->encode(\%res), "\n";
 close($fh);
 
@@ -185,6 +225,7 @@ report();
 
 sub w1 {
     my ($name, $run, $ports, $inst, $w) = @_;
+    local $current = $w;
 
     # a room of its own for each run: nothing an earlier run left in a
     # message buffer (nchan keeps the last 10) can reach it
@@ -196,8 +237,32 @@ sub w1 {
         room => "w1b$run");
 }
 
+# W1 with every subscriber on an event stream (Server-Sent Events), and
+# W1 over WebSocket on the same server next to it (ws_*): W1's own run when
+# W1 ran just before, else one of its own, so that the two transports are
+# always compared within one session
+sub w1sse {
+    my ($name, $run, $ports, $inst, $w) = @_;
+    my @sse = (ws => $systems{$name}{sse}, proto => 'sse');
+    local $current = $w;
+
+    for my $k (qw(w1_rate w1_burst)) {
+        my @a = (connections => $o{subscribers},
+            $k eq 'w1_rate' ? (events => 80, rate => 4)
+                            : (events => 500, rate => 0));
+        my $tag = ($k eq 'w1_rate' ? 'r' : 'b') . $run;
+
+        push @{$res{$w}{$name}{"ws_$k"}}, $only{w1}
+            ? $res{w1}{$name}{$k}[-1]
+            : loadgen($name, $ports, $inst, @a, room => "s1w$tag");
+        push @{$res{$w}{$name}{$k}}, loadgen($name, $ports, $inst, @sse,
+            @a, room => "s1$tag");
+    }
+}
+
 sub w2 {
     my ($name, $run, $ports, $inst, $w) = @_;
+    local $current = $w;
 
     push @{$res{$w}{$name}{w2_single}}, loadgen($name, $ports, $inst,
         connections => $o{rooms}, rooms => $o{rooms},
@@ -232,6 +297,9 @@ sub w2 {
 sub w3 {
     my ($name, $inst) = @_;
     my @pids = server_pids($inst);
+    local $current = 'w3';
+
+    sample_load();
     my $before = private_kb(@pids);
 
     my $pid = open(my $lg, '-|', $loadgen, '--port', $port{$name}, '--ws',
@@ -260,22 +328,25 @@ sub loadgen {
     my ($name, $ports, $inst, %a) = @_;
     my $s = $systems{$name};
     my @cmd = ($loadgen, '--port', join(',', @$ports), '--pub-port',
-        $ports->[0], '--ws', $s->{ws}, '--pub', $s->{pub}, '--target',
-        $s->{target}, '--proto', $s->{proto}, '--threads', $o{threads},
-        '--timeout', 120, '--pids', join(',', server_pids($inst)));
+        $ports->[0], '--ws', $a{ws} // $s->{ws}, '--pub', $s->{pub},
+        '--target', $s->{target}, '--proto', $a{proto} // $s->{proto},
+        '--threads', $o{threads}, '--timeout', 120, '--pids',
+        join(',', server_pids($inst)));
 
     for my $k (qw(connections events rate rooms publishers batch room)) {
         push @cmd, "--$k", $a{$k} if defined $a{$k};
     }
 
+    sample_load();
     my $out = `@cmd 2>>$work/loadgen.log`;
     my $r = eval { $json->decode($out) }
         or die "$name: loadgen gave no result (see $work/loadgen.log): "
             . "@cmd\n";
-    note(sprintf('  %-9s %-8s %9.0f deliveries/s, p99 %6.1f ms, '
+    note(sprintf('  %-9s %-9s %9.0f deliveries/s, p99 %6.1f ms, '
         . '%5.2f us CPU/delivery, missing %d, duplicates %d', $name,
-        $a{batch} ? 'batch' : $a{rooms} ? 'rooms' : $a{rate} ? 'rate'
-        : 'burst', $r->{deliveries_per_second},
+        ($a{batch} ? 'batch' : $a{rooms} ? 'rooms' : $a{rate} ? 'rate'
+        : 'burst') . ($a{proto} ? "/$a{proto}" : ''),
+        $r->{deliveries_per_second},
         $r->{latency_us}{p99} / 1000, $r->{cpu_us_per_delivery},
         $r->{missing}, $r->{duplicates}));
     sleep(0.5);
@@ -436,6 +507,13 @@ sub private_kb {
         $kb += $1 while $s =~ /^Private_(?:Clean|Dirty):\s+(\d+)/mg;
     }
     return $kb;
+}
+
+# other work on the machine shows in its load average: kept with the
+# results, and said in the report when it was high
+sub sample_load {
+    my ($l) = split ' ', slurp('/proc/loadavg') // '';
+    $load{$current} = $l if defined $l && $l > ($load{$current} // -1);
 }
 
 sub slurp {
@@ -623,6 +701,9 @@ divided by the deliveries. Clients and servers share the machine, so
 absolute figures are lower than on separate hosts; the ratios are the
 point.
 
+EOF
+    $md .= merged_note($m);
+    $md .= <<"EOF";
 Commands, from a checkout on Debian bookworm:
 
 ```sh
@@ -630,6 +711,7 @@ make bench                       # installs what is missing, builds, runs
 perl bench/run.pl --runs 3       # the same, once built
 perl bench/run.pl --only w3 --systems signal,nchan --runs 1
 perl bench/run.pl --report-only 1    # tables again from docs/benchmarks.json
+perl bench/run.pl --only w1,w1sse --merge 1   # these again, the rest kept
 ```
 
 EOF
@@ -642,6 +724,24 @@ EOF
     $md .= table('w1', 'w1_burst', '500 events, unthrottled',
         'One publisher posting as fast as the answers come: 2.5 million '
         . 'deliveries.', delivery_rows());
+
+    if ($res{w1sse}) {
+        $md .= "## W1-SSE broadcast over Server-Sent Events: "
+            . "$o{subscribers} subscribers in one room\n\n"
+            . "W1 again, with every subscriber on an event stream (a GET "
+            . "with `Accept: text/event-stream`) instead of a WebSocket: "
+            . "this module's `signal_transports eventsource`, nchan's "
+            . "`nchan_subscriber eventsource`, and the floor writing "
+            . "`data: <payload>\\n\\n` once per subscriber. The load "
+            . "generator parses the streams and checks order, gaps and "
+            . "duplicates from the same payloads. Socket.IO has no event "
+            . "stream transport.\n\n";
+        $md .= table('w1sse', 'w1_rate', '80 events at 4 events/s, SSE',
+            '', delivery_rows());
+        $md .= table('w1sse', 'w1_burst', '500 events, unthrottled, SSE',
+            '', delivery_rows());
+        $md .= transports();
+    }
 
     $md .= "## W2 per-tenant notify: $o{rooms} rooms, one subscriber each"
         . "\n\n";
@@ -700,6 +800,76 @@ EOF
     close($fh);
 
     print $md;
+}
+
+# W1 over both transports, each system next to itself, from the same
+# session (w1sse's ws_* runs)
+sub transports {
+    my @sys = grep { $res{w1sse}{$_} && $res{w1sse}{$_}{ws_w1_rate} }
+        qw(signal baseline nchan floor);
+    return '' unless @sys;
+
+    my @rows = (
+        [ 'server CPU per delivery (us), 4 events/s', 'w1_rate',
+          'cpu_us_per_delivery' ],
+        [ 'server CPU per delivery (us), unthrottled', 'w1_burst',
+          'cpu_us_per_delivery' ],
+        [ 'p99 latency (ms), 4 events/s', 'w1_rate', 'latency_ms.p99' ],
+        [ 'p99 latency (ms), unthrottled', 'w1_burst', 'latency_ms.p99' ],
+        [ 'deliveries/s, unthrottled', 'w1_burst',
+          'deliveries_per_second' ]);
+
+    my $md = "### SSE next to WebSocket\n\nEach system against itself, "
+        . "in the same runs: W1 over WebSocket, over SSE, and SSE / "
+        . "WebSocket (above 1: SSE takes more, or delivers more per "
+        . "second).\n\n| |"
+        . join('', map { " $systems{$_}{label} WebSocket | SSE | SSE / WS |" }
+            @sys) . "\n|---|" . ('---|---|---|' x @sys) . "\n";
+
+    for my $row (@rows) {
+        my ($label, $key, $path) = @$row;
+        $md .= "| $label |";
+        for my $name (@sys) {
+            my $ws = metric($res{w1sse}{$name}{"ws_$key"}, $path);
+            my $sse = metric($res{w1sse}{$name}{$key}, $path);
+            $md .= ' ' . fmt($ws) . ' | ' . fmt($sse) . ' | '
+                . ($ws && $sse ? sprintf('%.2f', $sse / $ws) : '') . ' |';
+        }
+        $md .= "\n";
+    }
+
+    return "$md\n";
+}
+
+# the workloads kept from an earlier session than the last (--merge), and
+# those measured while other work loaded the machine (a 1-minute load
+# average above 1.5 per core when a run started)
+sub merged_note {
+    my ($m) = @_;
+    my %name = (w1 => 'W1', w1sse => 'W1-SSE', w2 => 'W2',
+        w3 => 'W3 and W4', w5 => 'W5');
+    my $when = $res{measured} // {};
+    my @w = grep { $when->{$_} } sort keys %$when;
+    my ($last) = sort { $b cmp $a } map { $when->{$_}{session} // '' } @w;
+    my @other = grep { ($when->{$_}{session} // '') ne $last } @w;
+    my %old = map { $_ => 1 } @other;
+    my @busy = grep { ($when->{$_}{load} // 0)
+        > 1.5 * ($when->{$_}{cores} || 1) } @w;
+    my $md = '';
+
+    $md .= 'Merged from more than one session (`--merge`): '
+        . join(' and ', map { $name{$_} } grep { !$old{$_} } @w)
+        . ' measured last; kept from before: '
+        . join('; ', map { "$name{$_} (measured on $when->{$_}{date}, "
+        . "median of $when->{$_}{runs} runs)" } @other)
+        . ".\n\n" if @other;
+    $md .= 'Measured while other work loaded the machine: '
+        . join('; ', map { "$name{$_} (1-minute load average up to "
+        . "$when->{$_}{load} on $when->{$_}{cores} cores)" } @busy)
+        . '. Their figures compare with each other, within their '
+        . "tables, rather than with the other tables.\n\n" if @busy;
+
+    return $md;
 }
 
 # what docs/benchmarks.md says beyond the tables lives in a file of its own,

@@ -6,7 +6,12 @@
 # docs/benchmarks.md rest on: every delivery counted once, losses detected
 # (subscribers where nothing is published), batches and several
 # publishers keeping per-room order, refused option combinations, and the
-# hold mode used for the idle footprint.  No timing is asserted.
+# hold mode used for the idle footprint.  The same over Server-Sent Events
+# (--proto sse, W1-SSE): this module's and the floor's streams, a location
+# without eventsource refused, and the stream parser against a stand-in
+# server that sends what the others do not (chunks cut anywhere, "\r\n"
+# lines, data over several lines, comments, id/event/retry fields, an event
+# repeated, an event left out).  No timing is asserted.
 
 use strict;
 use warnings;
@@ -18,6 +23,8 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 use lib 'lib';
 use Test::Signal;
 
+use IO::Select;
+use IO::Socket::INET;
 use JSON::PP;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep);
@@ -33,7 +40,8 @@ unless (-x $LOADGEN && -x $FLOOR) {
     exit;
 }
 
-my $t = Test::Signal->new();
+# room for every room of every workload below: the history of each stays
+my $t = Test::Signal->new(zone => '8m');
 
 $t->write_file_expand('nginx.conf', <<'EOF');
 
@@ -57,6 +65,12 @@ http {
             signal_join $arg_room;
         }
 
+        location /sse {
+            signal_websocket;
+            signal_transports eventsource;
+            signal_join $arg_room;
+        }
+
         location /pub {
             signal_notify;
         }
@@ -65,7 +79,7 @@ http {
 
 EOF
 
-$t->run()->plan(16);
+$t->run()->plan(24);
 
 ###############################################################################
 
@@ -110,6 +124,31 @@ is($rc, 2, 'rooms not a multiple of batch x publishers: refused (exit 2)');
 is($rc, 3, 'nothing arrives: exit 3');
 is($r->{missing}, 100, 'every expected delivery counted missing');
 
+# Server-Sent Events: the same accounting from event streams
+
+my @sse = (@common, '--proto', 'sse', '--ws', '/sse?room=%s');
+
+($r, $rc) = loadgen(@sse, '--connections', 200, '--events', 20,
+    '--rate', 100, '--room', 's1');
+is($rc, 0, 'W1-SSE at a fixed rate: exit 0');
+is_deeply([ @$r{qw(received missing duplicates proto)} ],
+    [ 4000, 0, 0, 'sse' ], 'W1-SSE: 200 x 20 events from the streams');
+
+($r, $rc) = loadgen(@sse, '--connections', 300, '--rooms', 300,
+    '--events', 1500, '--publishers', 3, '--room', 's2x');
+is_deeply([ @$r{qw(connections received missing duplicates)} ],
+    [ 300, 1500, 0, 0 ], 'SSE, a room per stream, 3 publishers: every '
+    . 'event once');
+
+($r, $rc) = loadgen(@sse, '--connections', 50, '--rooms', 50,
+    '--ws', '/sse?room=elsewhere%s', '--events', 100, '--room', 'slost');
+is_deeply([ $rc, $r->{missing} ], [ 3, 100 ],
+    'SSE, nothing arrives: every expected event missing, exit 3');
+
+(undef, $rc) = loadgen(@common, '--proto', 'sse', '--connections', 3,
+    '--events', 1);
+is($rc, 1, 'SSE to a WebSocket-only location: no stream opens (exit 1)');
+
 # the floor: rooms by query, the same accounting
 
 my $floor_port = $t->port(2);
@@ -138,6 +177,11 @@ is_deeply([ @$r{qw(received missing duplicates)} ], [ 1500, 0, 0 ],
     '--batch', 10);
 is($rc, 2, 'floor takes no batches: refused (exit 2)');
 
+($r, $rc) = loadgen(@floor, '--proto', 'sse', '--connections', 200,
+    '--events', 50, '--room', 'f3');
+is_deeply([ @$r{qw(received missing duplicates)} ], [ 10000, 0, 0 ],
+    'floor W1-SSE: 200 x 50 events from its streams');
+
 kill('TERM', $floor);
 waitpid($floor, 0);
 
@@ -155,6 +199,27 @@ ok(waitpid($pid, WNOHANG) == 0,
 kill('TERM', $pid);
 close($lg);
 
+# the parser: a stand-in that sends every event in another shape, in
+# chunks; event 3 twice, event 5 never
+
+my $fake_port = $t->port(3);
+my $fake = fork() // die "fork: $!";
+if ($fake == 0) {
+    fake_sse($fake_port);
+    POSIX::_exit(0);
+}
+sleep(0.3);
+
+($r, $rc) = loadgen('--port', $fake_port, '--ws', '/s', '--pub', '/p',
+    '--target', 'floor', '--proto', 'sse', '--connections', 10,
+    '--events', 12, '--timeout', 30, '--room', 'fake');
+is($rc, 3, 'stand-in: a gap and a repeat, exit 3');
+is_deeply([ @$r{qw(received missing duplicates stale)} ], [ 120, 10, 10, 0 ],
+    'stand-in: every shape counted, the repeat and the gap per stream');
+
+kill('TERM', $fake);
+waitpid($fake, 0);
+
 ###############################################################################
 
 sub loadgen {
@@ -163,6 +228,94 @@ sub loadgen {
     my $rc = $? >> 8;
     my $r = eval { decode_json($out) } // {};
     return ($r, $rc);
+}
+
+sub chunk {
+    return sprintf("%x\r\n%s\r\n", length($_[0]), $_[0]);
+}
+
+# event k of payload p as pieces of a chunked body, each written apart
+sub shapes {
+    my ($p, $k) = @_;
+    my ($ts) = $p =~ /"t":(\d+)/;
+
+    if ($k % 4 == 0) {
+        return (chunk("id: $k\nevent: b\ndata: $p\n\n"));
+    }
+
+    if ($k % 4 == 1) {
+        # "\r\n" lines, a comment, chunks cut in a name and in the data
+        my $e = ": c\r\ndata: $p\r\n\r\n";
+        return (chunk(substr($e, 0, 7)), chunk(substr($e, 7, 9)),
+            chunk(substr($e, 16)));
+    }
+
+    if ($k % 4 == 2) {
+        # data over two lines, 7-byte chunks written 11 bytes at a time
+        my $raw = join('', map { chunk($_) }
+            "data: {\"t\":$ts,\ndata: \"i\":$k}\n\n" =~ /(.{1,7})/gs);
+        return ($raw =~ /(.{1,11})/gs);
+    }
+
+    # no data (retry) cut by a chunk extension, then "data:" with no space
+    return ("5;x=1\r\nretry\r\n", chunk(": 1000\n\n"), chunk("data:$p\n\n"));
+}
+
+sub fake_sse {
+    my ($port) = @_;
+    my $ls = IO::Socket::INET->new(LocalAddr => "127.0.0.1:$port",
+        Listen => 128, ReuseAddr => 1) or die "listen: $!";
+    my $sel = IO::Select->new($ls);
+    my $until = time() + 60;    # never outlives a test that died
+    my (%in, @subs);
+
+    while (time() < $until && getppid() != 1) {
+        for my $fh ($sel->can_read(1)) {
+            if ($fh == $ls) {
+                $sel->add($ls->accept() // next);
+                next;
+            }
+
+            $in{$fh} //= '';
+            if (!sysread($fh, $in{$fh}, 65536, length($in{$fh}))) {
+                $sel->remove($fh);
+                close($fh);
+                next;
+            }
+
+            while ($in{$fh} =~ /\r\n\r\n/) {
+                my $hl = $+[0];
+                my ($len) = substr($in{$fh}, 0, $hl)
+                    =~ /Content-Length: *(\d+)/i;
+                last if length($in{$fh}) < $hl + ($len // 0);
+
+                my $req = substr($in{$fh}, 0, $hl + ($len // 0), '');
+
+                if ($req =~ /^GET /) {
+                    syswrite($fh, "HTTP/1.1 200 OK\r\nContent-Type: "
+                        . "text/event-stream\r\nTransfer-Encoding: "
+                        . "chunked\r\n\r\n" . chunk(": hi\n\n")
+                        . chunk("data: {\"type\":\"subscribed\"}\n\n"));
+                    push @subs, $fh;
+                    next;
+                }
+
+                my $p = substr($req, $hl);
+                my ($k) = $p =~ /"i":(\d+)/;
+
+                for my $s (@subs) {
+                    for (1 .. ($k == 3 ? 2 : $k == 5 ? 0 : 1)) {
+                        for my $piece (shapes($p, $k)) {
+                            syswrite($s, $piece);
+                            sleep(0.001);
+                        }
+                    }
+                }
+
+                syswrite($fh, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+            }
+        }
+    }
 }
 
 ###############################################################################
