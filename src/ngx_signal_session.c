@@ -513,9 +513,10 @@ ngx_signal_bucket_take(ngx_signal_bucket_t *b, ngx_uint_t rate,
 static ngx_int_t
 ngx_signal_session_accept(ngx_signal_session_t *s)
 {
-    ngx_int_t            rc;
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
+    ngx_int_t                  rc;
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_core_loc_conf_t  *clcf;
 
     r = s->request;
     c = s->connection;
@@ -538,6 +539,17 @@ ngx_signal_session_accept(ngx_signal_session_t *s)
     } else {
         c->read->handler = ngx_signal_session_read_handler;
         c->write->handler = ngx_signal_session_write_handler;
+
+        /*
+         * Small frames, each wanted now: Nagle's algorithm would hold one
+         * behind an unacknowledged one (tcp_nodelay, as nginx does for
+         * keepalive and upgraded connections)
+         */
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        if (clcf->tcp_nodelay && ngx_tcp_nodelay(c) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
     /* ngx_close_idle_connections() tells us about graceful shutdown */
