@@ -27,6 +27,8 @@ static ngx_int_t ngx_signal_admit_token(ngx_http_request_t *r,
 static ngx_int_t ngx_signal_admit_rooms(ngx_http_request_t *r,
     ngx_array_t *values, ngx_uint_t allow, ngx_array_t **result);
 static ngx_uint_t ngx_signal_admit_literal(ngx_str_t *value);
+static ngx_int_t ngx_signal_admit_more_rooms(ngx_http_request_t *r,
+    ngx_array_t *join, ngx_array_t *allow, ngx_int_t *rc);
 
 
 /*
@@ -89,13 +91,42 @@ ngx_signal_admit(ngx_http_request_t *r, ngx_signal_session_t *s,
 
 
 /*
- * ?rooms=a,b,prefix:* (URL-encoded): rooms to join as well, each allowed
- * by signal_allow_subscribe (event streams and polls cannot subscribe
- * later).
- * NGX_OK, or NGX_DECLINED with the answer's status in *rc.
+ * A session of a transport that cannot subscribe later (an event stream,
+ * a poll): admitted, its ?rooms= joined too, and started.
  */
 
 ngx_int_t
+ngx_signal_admit_one_way(ngx_http_request_t *r,
+    ngx_signal_transport_t *transport, ngx_signal_protocol_t *protocol)
+{
+    ngx_int_t              rc;
+    ngx_array_t           *join, *allow;
+    ngx_signal_session_t  *s;
+
+    s = ngx_signal_session_create(r, transport, protocol);
+    if (s == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_signal_admit(r, s, &join, &allow, &rc) != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_signal_admit_more_rooms(r, join, allow, &rc) != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_signal_session_start(r, join, allow);
+}
+
+
+/*
+ * ?rooms=a,b,prefix:* (URL-encoded): rooms to join as well, each allowed
+ * by signal_allow_subscribe.
+ * NGX_OK, or NGX_DECLINED with the answer's status in *rc.
+ */
+
+static ngx_int_t
 ngx_signal_admit_more_rooms(ngx_http_request_t *r, ngx_array_t *join,
     ngx_array_t *allow, ngx_int_t *rc)
 {

@@ -85,10 +85,6 @@ ngx_signal_poll_wanted(ngx_http_request_t *r)
 ngx_int_t
 ngx_signal_poll_handler(ngx_http_request_t *r)
 {
-    ngx_int_t              rc;
-    ngx_array_t           *join, *allow;
-    ngx_signal_session_t  *s;
-
     r->connection->log->action = "admitting a poll";
 
     if (r->method != NGX_HTTP_GET) {
@@ -106,21 +102,8 @@ ngx_signal_poll_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    s = ngx_signal_session_create(r, &ngx_signal_poll_transport,
-                                  &ngx_signal_poll_protocol);
-    if (s == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_signal_admit(r, s, &join, &allow, &rc) != NGX_OK) {
-        return rc;
-    }
-
-    if (ngx_signal_admit_more_rooms(r, join, allow, &rc) != NGX_OK) {
-        return rc;
-    }
-
-    return ngx_signal_session_start(r, join, allow);
+    return ngx_signal_admit_one_way(r, &ngx_signal_poll_transport,
+                                    &ngx_signal_poll_protocol);
 }
 
 

@@ -125,10 +125,6 @@ ngx_signal_sse_wanted(ngx_http_request_t *r)
 ngx_int_t
 ngx_signal_sse_handler(ngx_http_request_t *r)
 {
-    ngx_int_t               rc;
-    ngx_array_t            *join, *allow;
-    ngx_signal_session_t   *s;
-
     r->connection->log->action = "opening an event stream";
 
     if (r->method != NGX_HTTP_GET) {
@@ -156,21 +152,8 @@ ngx_signal_sse_handler(ngx_http_request_t *r)
                                      "an event stream request has no body");
     }
 
-    s = ngx_signal_session_create(r, &ngx_signal_sse_transport,
-                                  &ngx_signal_sse_protocol);
-    if (s == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_signal_admit(r, s, &join, &allow, &rc) != NGX_OK) {
-        return rc;
-    }
-
-    if (ngx_signal_admit_more_rooms(r, join, allow, &rc) != NGX_OK) {
-        return rc;
-    }
-
-    return ngx_signal_session_start(r, join, allow);
+    return ngx_signal_admit_one_way(r, &ngx_signal_sse_transport,
+                                    &ngx_signal_sse_protocol);
 }
 
 
