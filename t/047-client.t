@@ -65,12 +65,21 @@ unless (-x $NODE
 }
 
 my $SECRET = 'c' x 16 . '-client-secret-of-32+';
-my $JS = File::Spec->rel2abs("$FindBin::Bin/../clients/js");
-my $INTEROP = File::Spec->rel2abs("$FindBin::Bin/interop");
 
 my $i = Test::Signal::Interop->new(who => 'page');
 my $t = $i->t();
 my $d = $t->dir();
+
+# what nginx serves is copied to the test's directory: its workers (user
+# nobody when the tests run as root) may not read a checkout in a private
+# directory
+my $JS = "$d/js";
+my $INTEROP = "$d/page";
+mkdir($INTEROP) or die "mkdir $INTEROP: $!\n";
+system('cp', '-R', "$FindBin::Bin/../clients/js", $JS) == 0
+    or die "cp clients/js: $?\n";
+system('cp', "$FindBin::Bin/interop/client-page.html", $INTEROP) == 0
+    or die "cp client-page.html: $?\n";
 
 $t->write_file_expand('nginx.conf', <<"EOF");
 
